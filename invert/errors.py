@@ -1,0 +1,42 @@
+"""The toolkit's own exception types.
+
+Every error a user can cause (a wrong path, a corrupt checkpoint, a latent of the wrong shape, a photo
+without a face) is raised as an `InvertError` whose message says what was wrong and what to do. The CLI
+prints that message on one line and exits non-zero; library users can catch the type.
+"""
+
+
+class InvertError(Exception):
+    """Base class for user-facing errors of stylegan-invert."""
+
+
+class CheckpointError(InvertError):
+    """A generator checkpoint could not be read, is of an unsupported kind, or is unsafe."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A pickle asked for a global that is not on the allowlist."""
+
+
+class WeightsError(InvertError):
+    """A registry download or checksum failed, or weights needed offline are missing."""
+
+
+class LatentError(InvertError):
+    """A latent or noise file is unreadable or does not fit the generator."""
+
+
+class ImageError(InvertError):
+    """An input image or mask is unreadable or unusable."""
+
+
+class FaceNotFoundError(ImageError):
+    """Face alignment found no face in a photo."""
+
+
+class BoundaryError(InvertError):
+    """A boundary (semantic direction) is missing, malformed or belongs to another generator."""
+
+
+class OutputExistsError(InvertError):
+    """An output file exists and overwriting was not asked for."""
