@@ -1,0 +1,130 @@
+"""`stylegan-invert weights list/download/verify` through click's CliRunner, with a registry served locally."""
+import hashlib
+import http.server
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from invert import weights
+from invert.cli import main
+
+DATA = bytes(range(256)) * 4000
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+@pytest.fixture
+def served():
+    """A 127.0.0.1 server for `tiny.pkl`; yields the list of paths requested."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            if self.path != "/tiny.pkl":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(DATA)))
+            self.end_headers()
+            self.wfile.write(DATA)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield httpd, requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def registry(served, monkeypatch):
+    httpd, _ = served
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    reg = {
+        "tiny": weights.Entry(name="tiny", kind="generator", url=f"{base}/tiny.pkl", filename="tiny.pkl",
+                              description="a tiny test generator", format="bytes"),
+        "checked": weights.Entry(name="checked", kind="vgg16", url=f"{base}/tiny.pkl", filename="checked.pth",
+                                 description="with a published sha256", format="bytes", sha256=SHA),
+        "gone": weights.Entry(name="gone", kind="generator", url=f"{base}/gone.pkl", filename="gone.pkl",
+                              description="not on the server", format="bytes"),
+    }
+    monkeypatch.setattr(weights, "REGISTRY", reg)
+    return reg
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["weights", *args])
+
+
+def test_list_shows_cached_state(registry):
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "KIND", "STATUS", "PATH"]
+    tiny = next(line for line in lines if line.startswith("tiny "))
+    assert "not cached" in tiny and registry["tiny"].url in tiny and "a tiny test generator" in tiny
+    assert lines[-1] == f"cache: {weights.cache_dir()}"
+
+    assert invoke("download", "tiny").exit_code == 0
+    tiny = next(line for line in invoke("list").stdout.splitlines() if line.startswith("tiny "))
+    assert " cached " in tiny and str(weights.cache_dir() / "tiny.pkl") in tiny
+
+
+def test_download_prints_the_path(registry, served):
+    _, requests = served
+    result = invoke("download", "checked")
+    assert result.exit_code == 0, result.output
+    path = weights.cache_dir() / "checked.pth"
+    assert result.stdout == f"{path}\n"
+    assert path.read_bytes() == DATA
+    assert invoke("download", "checked").stdout == f"{path}\n"
+    assert requests == ["/tiny.pkl"]  # the second call found the file cached
+    assert invoke("download", "checked", "--force").exit_code == 0
+    assert requests == ["/tiny.pkl"] * 2
+
+
+def test_download_errors_are_one_line(registry):
+    result = invoke("download", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unknown weights name 'nope'; known names: checked, gone, tiny\n"
+
+    result = invoke("download", "gone")
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert "HTTP 404" in result.stderr and str(weights.cache_dir() / "gone.pkl") in result.stderr
+    assert not (weights.cache_dir() / "gone.pkl").exists()
+
+
+def test_verify(registry):
+    result = invoke("verify")
+    assert result.exit_code == 0 and result.stdout.startswith("no registry weights are cached")
+
+    assert invoke("download", "tiny").exit_code == 0
+    assert invoke("download", "checked").exit_code == 0
+    result = invoke("verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"tiny: ok (sha256 {SHA[:16]}... matches the one recorded at first download)",
+        f"checked: ok (sha256 {SHA[:16]}... matches the published checksum)"]
+
+    for name in ("tiny.pkl", "checked.pth"):
+        (weights.cache_dir() / name).write_bytes(DATA[:-1] + b"!")
+    result = invoke("verify")
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and result.stdout == ""
+    assert errors[0].startswith("Error: tiny: ") and "recorded when it was first downloaded" in errors[0]
+    assert errors[1].startswith("Error: checked: ") and "weights download checked --force" in errors[1]
+
+    assert invoke("download", "tiny", "--force").exit_code == 0
+    result = invoke("verify", "tiny", "gone")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("tiny: ok")
+    assert result.stderr.startswith("Error: gone: not downloaded") and len(result.stderr.splitlines()) == 1
+
+    result = invoke("verify", "nope")
+    assert result.exit_code == 1 and "unknown weights name 'nope'" in result.stderr
