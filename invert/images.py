@@ -62,10 +62,27 @@ def from_uint8(pixels):
     return pixels.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
 
 
-def save_png(path, pixels):
-    """Write uint8 [H, W, 3] as PNG, atomically."""
+def save_png(path, pixels, *, metadata=None):
+    """Write uint8 [H, W, 3] as PNG, atomically; `metadata` {key: text} goes into PNG text chunks."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = None
+    if metadata:
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_text(str(key), str(value))
     with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, format="PNG")
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, format="PNG", pnginfo=info)
+
+
+def generator_metadata(generator):
+    """PNG text metadata naming the generator; random-weight generators say so loudly."""
+    source = getattr(generator, "source", {}) or {}
+    meta = {"Software": "stylegan-invert", "generator": source.get("path", ""),
+            "generator_sha256": source.get("sha256", "")}
+    if source.get("random"):
+        meta["random_generator"] = "true: RANDOM weights, not a trained model"
+    return meta
 
 
 def side_by_side(*images):

@@ -135,7 +135,7 @@ def load_generator(spec, device="cpu", *, verbose=True):
     try:
         fmt, state, config, notes = read_checkpoint(path)
     except CheckpointError as exc:
-        raise CheckpointError(f"{path.name}: {exc}") from None
+        raise type(exc)(f"{path.name}: {exc}") from None
     source = {"format": fmt, "path": str(path), "sha256": file_sha256(path), "random": False}
     converted_from = notes.get("converted_from") or {}
     if converted_from.get("random"):
@@ -145,7 +145,7 @@ def load_generator(spec, device="cpu", *, verbose=True):
     try:
         generator = build_generator(config, state, fmt=fmt, source=source)
     except CheckpointError as exc:
-        raise CheckpointError(f"{path.name}: {exc}") from None
+        raise type(exc)(f"{path.name}: {exc}") from None
     if notes.get("w_avg") == "estimated":
         _estimate_w_avg(generator)
         generator.source["w_avg"] = "estimated from 10000 random z (the file has no latent_avg)"

@@ -27,8 +27,10 @@ def convert(snapshot):
         raise CheckpointError(f"network pickle has no G_ema generator (keys: {keys})")
     classes = generator.class_names()
     kwargs = dict(generator.init_kwargs)
-    if classes & _ALIAS_FREE_CLASSES or "SynthesisBlock" not in classes:
+    if classes & _ALIAS_FREE_CLASSES:
         raise CheckpointError("StyleGAN3 (alias-free) generator; only StyleGAN2 generators are supported")
+    if "SynthesisBlock" not in classes:
+        raise CheckpointError(f"G_ema ({generator.class_name}) is not a StyleGAN2 generator (no synthesis blocks)")
     if int(kwargs.get("c_dim", 0) or 0) != 0:
         raise CheckpointError(f"conditional generator (c_dim={kwargs['c_dim']}); only unconditional "
                               "StyleGAN2 generators are supported")

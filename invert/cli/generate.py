@@ -1,0 +1,42 @@
+"""`stylegan-invert generate CHECKPOINT --seeds 0-3,7`: render seeds to seed0000.png (+ .npy latents)."""
+from pathlib import Path
+
+import click
+
+from invert.cli.options import device_option, force_option
+
+
+@click.command()
+@click.argument("checkpoint", metavar="CHECKPOINT")
+@click.option("--seeds", required=True, help="Seeds, e.g. 0-3,7.")
+@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
+              help="Truncation psi (1 = none).")
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True)
+@click.option("--save-latents", is_flag=True, help="Also write seedNNNN.npy, float32 [num_ws, w_dim].")
+@device_option
+@force_option
+def generate(checkpoint, seeds, truncation_psi, noise_mode, outdir, save_latents, device, force):
+    """Render images from seeds with the generator CHECKPOINT."""
+    from invert.checkpoints import load_generator
+    from invert.devices import resolve_device
+    from invert.fileio import check_writable, save_npy
+    from invert.generate import generate_images, parse_seeds
+    from invert.images import generator_metadata, save_png, to_uint8
+
+    seed_list = parse_seeds(seeds)
+    outdir = Path(outdir)
+    names = [outdir / f"seed{seed:04d}" for seed in seed_list]
+    check_writable([n.with_suffix(".png") for n in names]
+                   + ([n.with_suffix(".npy") for n in names] if save_latents else []), force=force)
+    generator = load_generator(checkpoint, device=resolve_device(device))
+    metadata = generator_metadata(generator)
+    for seed, ws, image in generate_images(generator, seed_list, truncation_psi=truncation_psi,
+                                           noise_mode=noise_mode):
+        stem = outdir / f"seed{seed:04d}"
+        save_png(stem.with_suffix(".png"), to_uint8(image[None])[0],
+                 metadata={**metadata, "seed": seed, "truncation_psi": truncation_psi})
+        click.echo(str(stem.with_suffix(".png")))
+        if save_latents:
+            save_npy(stem.with_suffix(".npy"), ws.astype("float32"))
+            click.echo(str(stem.with_suffix(".npy")))
