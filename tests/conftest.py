@@ -33,6 +33,8 @@ NO_FIXTURES = ("conformance fixtures not found: put them at ../shared/fixtures o
 @pytest.fixture(scope="session")
 def fixtures_dir():
     if FIXTURES is None:
+        if os.environ.get("STYLEGAN_INVERT_REQUIRE_FIXTURES"):
+            pytest.fail(NO_FIXTURES)  # CI: absent fixtures are an error, not a skip
         pytest.skip(NO_FIXTURES)
     return FIXTURES
 

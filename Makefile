@@ -1,0 +1,33 @@
+# The targets people reach for. PYTHON may point at a virtual environment's interpreter.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: install install-test install-demo test lint bench demo clean
+
+install:
+	$(PIP) -e .
+
+install-test:
+	$(PIP) -e '.[test]'
+
+install-demo:
+	$(PIP) -e '.[demo]'
+
+# Installs what the tests need, then runs them (the README's test command; .ci/run calls it).
+test: install-test
+	$(PYTHON) -m pytest -q
+
+lint:
+	$(PYTHON) -m pyflakes invert tests bench 2>/dev/null || $(PYTHON) -m compileall -q invert tests bench
+
+# Projection speed benchmark; BENCH_ARGS e.g. "--device cuda --full" on a GPU.
+bench: install
+	$(PYTHON) bench/bench_projection.py $(BENCH_ARGS)
+
+# Installs, then projects an example photo (official FFHQ checkpoint when online, else random weights).
+demo: install-demo
+	$(PYTHON) examples/demo.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache out
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
