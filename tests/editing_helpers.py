@@ -1,0 +1,61 @@
+"""Helpers shared by the CLI tests of the latent-editing commands (morph, crossover, expression, edit,
+boundaries): generators to run them on, latent files to feed them, and CliRunner invocation."""
+from functools import lru_cache
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from invert.cli import main
+
+RANDOM = "random:32"
+
+
+@pytest.fixture(params=[RANDOM, "tiny_ada"])
+def spec(request):
+    """What the tests pass as --generator: 'random:32', then the tiny ada fixture (skipped when absent)."""
+    if request.param == RANDOM:
+        return RANDOM
+    return str(request.getfixturevalue("sg2_dir") / "tiny_ada.pkl")
+
+
+@lru_cache(maxsize=4)
+def load(spec):
+    """The generator for `spec`, loaded once per test session (the commands never modify it)."""
+    import invert
+
+    return invert.load_generator(spec, device="cpu")
+
+
+def sample_ws(G, count, seed):
+    """count W+ codes [count, num_ws, w_dim] that differ per layer (as projected latents do)."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn([count * G.num_ws, G.z_dim], generator=generator)
+    with torch.no_grad():
+        w = G.mapping(z)[:, 0]
+    return w.reshape(count, G.num_ws, G.w_dim).numpy().astype(np.float32)
+
+
+def random_noise(G, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(np.float32) for shape in G.synthesis.noise_shapes()]
+
+
+def run(*args):
+    """Invoke `stylegan-invert ARGS`; returns click's Result (stdout and stderr kept apart)."""
+    runner = CliRunner()
+    return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def error_line(result):
+    """The one-line error the CLI printed (asserting it is one line and the exit code is 1)."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def output_paths(result):
+    """The paths the command printed on stdout, one per line."""
+    return [line for line in result.stdout.splitlines() if line.strip()]
