@@ -59,3 +59,22 @@ def error_line(result):
 def output_paths(result):
     """The paths the command printed on stdout, one per line."""
     return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def write_latents(G, folder, names, *, seed=0):
+    """Save one W+ latent per name as folder/NAME.npy; returns {name: (path, w)}."""
+    ws = sample_ws(G, len(names), seed)
+    out = {}
+    for name, w in zip(names, ws):
+        np.save(folder / f"{name}.npy", w)
+        out[name] = (folder / f"{name}.npy", w)
+    return out
+
+
+def read_animation(path):
+    """Decoded frames of a GIF or MP4 as uint8 [T, H, W, 3]."""
+    import imageio.v3 as iio
+
+    frames = iio.imread(path, index=None) if str(path).endswith(".gif") else \
+        np.stack(list(iio.imiter(path, plugin="FFMPEG")))
+    return frames[..., :3]
