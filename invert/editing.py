@@ -26,8 +26,9 @@ def parse_layers(spec, *, num_ws, what="layers"):
         part = part.strip()
         match = _LAYER_RANGE.match(part)
         if not match:
+            example = f"0-{num_ws // 2 - 1},{num_ws // 2 + 1}-{num_ws - 1}"
             raise InvertError(f"{what} {spec!r}: cannot read {part!r}; write layer numbers and inclusive "
-                              f"ranges such as 0-3,8-{num_ws - 1} ({allowed})")
+                              f"ranges such as {example} ({allowed})")
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         if first > last:

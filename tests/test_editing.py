@@ -32,7 +32,7 @@ def test_parse_layers(spec, rows):
     ("0-18", "--layers '0-18': layer 18 is out of range; this generator has 18 layers, numbered 0-17"),
     ("20", "layer 20 is out of range; this generator has 18 layers, numbered 0-17"),
     ("5-2", "range '5-2' runs backwards; write it as 2-5"),
-    ("a-b", "cannot read 'a-b'; write layer numbers and inclusive ranges such as 0-3,8-17"),
+    ("a-b", "cannot read 'a-b'; write layer numbers and inclusive ranges such as 0-8,10-17"),
     ("-1", "cannot read '-1'"),
     ("1,,2", "cannot read ''"),
 ])
