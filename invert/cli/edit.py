@@ -1,0 +1,86 @@
+"""`stylegan-invert edit LATENT.npy --boundary smile --strength 2`: InterfaceGAN editing, w' = w + strength n."""
+import logging
+
+import click
+
+from invert.cli._latent_outputs import (animation_paths, batch_size_option, check_outputs, fps_option, gif_option,
+                                        load_generator_for, mp4_option, out_path, sibling, strength_tag,
+                                        write_animations, write_latent, write_png)
+from invert.cli.options import device_option, force_option, generator_option
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@click.argument("latent", metavar="LATENT.npy", type=click.Path(dir_okay=False))
+@generator_option
+@click.option("--boundary", "-b", required=True, metavar="NAME|PATH",
+              help="A boundary registered for this generator (see `boundaries list`) or a boundary .npy file.")
+@click.option("--strength", type=float, default=2.0, show_default=True,
+              help="How far to move along the boundary's unit normal (negative: the other way).")
+@click.option("--layers", default=None, metavar="RANGES",
+              help="Only change these latent rows, e.g. 0-7 (default: all).")
+@click.option("--keep", default=None, metavar="NAME|PATH,...",
+              help="Boundaries of attributes to hold fixed: the direction is made orthogonal to each of them.")
+@click.option("--sweep", default=None, metavar="START:STOP:COUNT",
+              help="Also render an animation over the strength, e.g. -3:3:10, as <out stem>_sweep.gif.")
+@gif_option
+@mp4_option
+@fps_option
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Result latent; the PNG and sweep go beside it. "
+                   "[default: LATENT_BOUNDARY+STRENGTH.npy beside LATENT]")
+@batch_size_option
+@device_option
+@force_option
+def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, fps, out, batch_size, device, force):
+    """Move LATENT along a semantic boundary and render the result.
+
+    With --keep, InterfaceGAN's conditional editing: the boundary's direction minus its projection on
+    the kept boundaries, renormalised, so those attributes stay as they are. The latent's noise maps,
+    if it has any, are kept.
+    """
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from invert.boundaries import resolve_boundary
+    from invert.editing import apply_direction, orthogonalize, parse_layers, parse_sweep
+    from invert.errors import InvertError
+    from invert.latents import latent_paths, load_latent
+    from invert.render import render
+
+    if not math.isfinite(strength):
+        raise InvertError(f"--strength must be a finite number, not {strength}")
+    strengths = parse_sweep(sweep, what="--sweep") if sweep is not None else None
+    kept_specs = [k.strip() for k in (keep or "").split(",") if k.strip()]
+    out = out_path(out, beside=latent, stem=f"{Path(latent).stem}_{Path(boundary).stem}{strength_tag(strength)}")
+    animations = animation_paths(out, gif=gif, mp4=mp4, tag="_sweep") if sweep is not None else []
+    check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force)
+
+    G = load_generator_for(generator, device)
+    rows = parse_layers(layers, num_ws=G.num_ws, what="--layers")
+    code = load_latent(latent, G)
+    primary = resolve_boundary(boundary, G, generator_spec=generator)
+    kept = [resolve_boundary(spec, G, generator_spec=generator) for spec in kept_specs]
+    direction = orthogonalize(primary.direction, [k.direction for k in kept])
+    for k in kept:
+        log.info("keeping %s fixed: its cosine with %s was %+.3f, now 0", k.name, primary.name,
+                 _cosine(primary.direction, k.direction))
+    w = apply_direction(code.w, direction, strength=strength, layers=rows)
+
+    write_latent(out, w, code.noise)
+    write_png(sibling(out, ".png"), render(G, w[None], noise=code.noise)[0], G, command="edit",
+              boundary=primary.path, strength=strength)
+    if strengths is not None:
+        ws = np.stack([apply_direction(code.w, direction, strength=value, layers=rows) for value in strengths])
+        write_animations(animations, render(G, ws, noise=code.noise, batch_size=batch_size), fps=fps)
+
+
+def _cosine(a, b):
+    """Mean cosine over rows of two (broadcastable) unit directions [w_dim] or [num_ws, w_dim]."""
+    import numpy as np
+
+    a, b = np.broadcast_arrays(np.atleast_2d(a), np.atleast_2d(b))
+    return float(np.mean(np.sum(a * b, axis=-1)))
