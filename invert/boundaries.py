@@ -405,17 +405,23 @@ def train_boundary(codes, scores, *, space="w", num_ws=None, ratio=0.02, val_fra
     x_train, x_val = (x_train - mean) / scale, (x_val - mean) / scale
     n_train, dim = x_train.shape
     lam = 1.0 / n_train if l2 is None else float(l2)
+    # With far fewer samples than dimensions the optimal weight lies in the span of the samples (the
+    # penalty is |w|^2), so solve in an orthonormal basis Q of that span: w = Q c, x.w = (x Q).c, |w| = |c|.
+    basis = np.linalg.qr(x_train.T)[0] if 4 * n_train < dim else None
+    features = x_train @ basis if basis is not None else x_train
 
     def objective(params):
         weight, bias = params[:-1], params[-1]
-        slack = np.maximum(1.0 - y_train * (x_train @ weight + bias), 0.0)
+        slack = np.maximum(1.0 - y_train * (features @ weight + bias), 0.0)
         loss = (slack ** 2).mean() + 0.5 * lam * weight @ weight
         d_out = -2.0 * slack * y_train / n_train
-        return loss, np.concatenate([x_train.T @ d_out + lam * weight, [d_out.sum()]])
+        return loss, np.concatenate([features.T @ d_out + lam * weight, [d_out.sum()]])
 
-    result = minimize(objective, np.zeros(dim + 1), jac=True, method="L-BFGS-B",
+    result = minimize(objective, np.zeros(features.shape[1] + 1), jac=True, method="L-BFGS-B",
                       options={"maxiter": 5000, "gtol": 1e-9})
     weight, bias = result.x[:-1], result.x[-1]
+    if basis is not None:
+        weight = basis @ weight
     norm = float(np.linalg.norm(weight))
     if not np.isfinite(norm) or norm == 0:
         raise BoundaryError("the classifier found no direction: the kept latents do not separate at all")

@@ -320,3 +320,16 @@ def test_save_boundary_and_sidecar(tmp_path):
     assert side["generator_sha256"] == SHA and side["kept"] == 200 and side["space"] == "w"
     assert side["accuracy"] == round(fit.accuracy, 6) and side["date"].startswith("20")
     np.testing.assert_array_equal(np.load(tmp_path / "smile.npy"), fit.normal)
+
+
+def test_few_samples_in_many_dimensions_give_the_full_solution():
+    """With 4 n < dim the trainer solves in the span of the samples; padding the codes with zero dimensions
+    moves it from the full solve to that one, and must not change the boundary. (Padding lowers the
+    per-dimension scale the trainer divides by, by sqrt(2040 / 40), hence the matching l2.)"""
+    codes, scores, _ = planted(120, 40, seed=6)
+    full = lib.train_boundary(codes, scores, ratio=0.5, l2=0.01)
+    padded = lib.train_boundary(np.concatenate([codes, np.zeros([120, 2000], np.float32)], axis=1), scores,
+                                ratio=0.5, l2=0.01 * 2040 / 40)
+    assert float(padded.normal[0, :40] @ full.normal[0]) >= 0.99999  # equal up to the solver's tolerance
+    np.testing.assert_allclose(padded.normal[0, 40:], 0, atol=1e-6)
+    assert padded.accuracy == full.accuracy
