@@ -1,0 +1,316 @@
+"""Projection benchmark: seconds per step, images per hour, peak memory and quality, fast paths vs baseline.
+
+    python bench/bench_projection.py                 # CPU-sized run (a few minutes): 64² and 256², batch 1 and 4
+    python bench/bench_projection.py --full          # GPU: FFHQ config-f at 1024² and a 256² net, batch 1, 4, 16
+
+Every figure is measured in the same run against the baseline: the straightforward float32 eager loop
+(bench/baseline.py: one image at a time, target resized and passed through VGG at every step) on the
+same network. Generators have random weights of the official shapes (`random:ffhq-1024` is config-f:
+1024², 18x512); projection costs exactly what it costs with trained weights. VGG16 uses torchvision's
+ImageNet weights when they are on disk, else seeded random weights (same cost; noted in the results).
+
+Speed: per configuration, `--warmup` steps are run and discarded, then `--steps` steps are timed one
+by one (CUDA synchronised); the figure is the median step over `--repeats` runs. Images per hour assume
+1000 W+ steps per image. Peak memory is CUDA's max_memory_allocated on a GPU, and on the CPU the peak
+resident-set growth over the run (sampled every 2 ms).
+
+Quality: each path projects the same in-domain targets (rendered from random W+ codes by the same
+generator and quantised to 8 bits, so they are exactly reachable) for `--quality-steps` steps from the
+same start as the baseline; the table reports PSNR on the 8-bit images and its difference from the
+baseline. A path that loses more than 0.1 dB must stay off by default.
+
+Results go to bench/results/<device>-<date>.json and .md, and bench/results/latest-<device kind>.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baseline import baseline_project_one  # noqa: E402
+
+from invert.checkpoints import load_generator  # noqa: E402
+from invert.devices import resolve_device  # noqa: E402
+from invert.images import from_uint8, to_uint8  # noqa: E402
+from invert.losses import VGGPerceptual  # noqa: E402
+from invert.metrics import psnr  # noqa: E402
+from invert.networks import vgg16  # noqa: E402
+from invert.projector import project, render  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUALITY_TOLERANCE_DB = 0.1
+
+# name -> project() keyword options; each path adds one switch to the batched fp32 path.
+PATHS = {
+    "batched fp32": {},
+    "+ channels_last": {"channels_last": True},
+    "+ tf32": {"tf32": True},
+    "+ bf16 autocast": {"amp": "bf16"},
+    "+ fp16 autocast": {"amp": "fp16"},
+    "+ compile": {"compile": True},
+    "bf16 + channels_last + compile": {"amp": "bf16", "channels_last": True, "compile": True},
+}
+CUDA_ONLY = {"+ tf32", "+ fp16 autocast"}
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA allocator peak, or sampled resident-set growth on the CPU."""
+
+    def __init__(self, device):
+        self.device, self.peak = device, 0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+        else:
+            self.start = _rss()
+            self.running = True
+            self.thread = threading.Thread(target=self._sample, daemon=True)
+            self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, _rss() - self.start)
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self.running = False
+            self.thread.join()
+            self.peak = max(self.peak, _rss() - self.start)
+
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class StepTimer:
+    """Records the wall time of every step (synchronising CUDA) through a step callback."""
+
+    def __init__(self, device):
+        self.device, self.times = device, []
+        self.last = None
+
+    def start(self):
+        self._sync()
+        self.last = time.perf_counter()
+
+    def __call__(self, *args):
+        self._sync()
+        now = time.perf_counter()
+        self.times.append(now - self.last)
+        self.last = now
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def median(self, skip):
+        return statistics.median(self.times[skip:])
+
+
+def make_targets(G, count, seed):
+    """In-domain targets: renders of random W+ codes (a different mapped z per layer, psi 0.7), 8-bit."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn([count * G.num_ws, G.z_dim], generator=g).to(G.w_avg.device)
+    with torch.no_grad():
+        ws = G.mapping(z, truncation_psi=0.7)[:, 0].reshape(count, G.num_ws, G.w_dim)
+        return to_uint8(render(G, ws))
+
+
+def time_baseline(G, vgg, target, *, warmup, steps, repeats, device):
+    """Median seconds of one baseline step for one image, and its peak memory."""
+    medians, peak = [], 0
+    target_t = torch.from_numpy(from_uint8(target)).to(device)
+    for _ in range(repeats):
+        timer = StepTimer(device)
+        with PeakMemory(device) as mem:
+            timer.start()
+            baseline_project_one(G, vgg, target_t, num_steps=warmup + steps, callback=timer)
+        medians.append(timer.median(warmup))
+        peak = max(peak, mem.peak)
+    return statistics.median(medians), peak
+
+
+def time_path(G, perceptual, targets, options, *, warmup, steps, repeats, device):
+    """Median seconds of one step of `project` on the whole batch `targets`, and its peak memory."""
+    medians, peak = [], 0
+    for _ in range(repeats):
+        timer = StepTimer(device)
+        with PeakMemory(device) as mem:
+            timer.start()
+            project(G, targets, num_steps=warmup + steps, perceptual=perceptual, callback=timer, **options)
+        medians.append(timer.median(warmup))
+        peak = max(peak, mem.peak)
+    return statistics.median(medians), peak
+
+
+def quality(G, perceptual, vgg, targets, paths, *, steps, device):
+    """PSNR (8-bit) after `steps` W+ steps: baseline per image, then each path on the whole batch."""
+    baseline_ws = torch.cat([baseline_project_one(G, vgg, torch.from_numpy(from_uint8(t)).to(device),
+                                                  num_steps=steps) for t in targets])
+    results = {"baseline fp32 eager": _psnr_of(G, baseline_ws, targets)}
+    for name in paths:
+        result = project(G, targets, num_steps=steps, perceptual=perceptual, **PATHS[name])
+        results[name] = _psnr_of(G, result.ws, targets)
+    return results
+
+
+def _psnr_of(G, ws, targets):
+    reconstructions = to_uint8(render(G, ws.to(G.w_avg.device)))
+    return float(np.mean([psnr(r, t) for r, t in zip(reconstructions, targets)]))
+
+
+def perceptual_network(device):
+    try:
+        state, info = vgg16.load_state(vgg16.find_weights(download=False))
+    except Exception:  # noqa: BLE001 - no file on disk: random weights cost the same
+        state, info = vgg16.random_state(0), {"source": "random:0", "random": True}
+    vgg = vgg16.build_features(state, info=info, device=device)
+    return vgg, VGGPerceptual(vgg), info
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {torch.get_num_threads()} threads"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--full", action="store_true", help="1024² config-f and 256², batch 1, 4, 16")
+    parser.add_argument("--generators", help="comma-separated random:NAME generators (overrides the preset)")
+    parser.add_argument("--batches", help="comma-separated batch sizes (overrides the preset)")
+    parser.add_argument("--paths", help="comma-separated path names to measure (default: all that apply)")
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--quality-steps", type=int, default=None)
+    parser.add_argument("--quality-images", type=int, default=None)
+    parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    gpu = device.type == "cuda"
+    full = args.full
+    generators = (args.generators.split(",") if args.generators
+                  else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:256"])
+    batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if full else [1, 4])
+    warmup = args.warmup if args.warmup is not None else (10 if gpu else 2)
+    steps = args.steps or (30 if gpu else 4)
+    repeats = args.repeats or (3 if gpu else 1)
+    quality_steps = args.quality_steps or (300 if gpu else 40)
+    quality_images = args.quality_images or (4 if gpu else 2)
+    paths = [p for p in (args.paths.split(",") if args.paths else PATHS) if gpu or p not in CUDA_ONLY]
+    if not gpu:  # torch.compile on a 2-core CPU spends minutes compiling; measure it only when asked
+        paths = [p for p in paths if args.paths or "compile" not in p]
+
+    vgg, perceptual, vgg_info = perceptual_network(device)
+    report = {
+        "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+        "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "vgg_weights": vgg_info["source"], "warmup": warmup, "steps": steps, "repeats": repeats,
+        "quality_steps": quality_steps, "rows": [], "quality": [],
+    }
+    for spec in generators:
+        G = load_generator(spec, device=device, verbose=False)
+        targets = make_targets(G, max(max(batches), quality_images), seed=1)
+        print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
+        base_step, base_mem = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
+                                            device=device)
+        for batch in batches:
+            base = base_step * batch  # the baseline projects one image at a time
+            report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", base, base_mem, base, batch))
+            print(f"  batch {batch:>2}  baseline fp32 eager      {base / batch * 1000:8.1f} ms/image-step", flush=True)
+            for name in paths:
+                try:
+                    seconds, mem = time_path(G, perceptual, targets[:batch], PATHS[name], warmup=warmup,
+                                             steps=steps, repeats=repeats, device=device)
+                except Exception as exc:  # noqa: BLE001 - a path unsupported here is reported, not fatal
+                    print(f"  batch {batch:>2}  {name:<24} failed: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                report["rows"].append(_row(spec, G, batch, name, seconds, mem, base, batch))
+                print(f"  batch {batch:>2}  {name:<24} {seconds / batch * 1000:8.1f} ms/image-step "
+                      f"x{base / seconds:.2f}", flush=True)
+        if not args.no_quality:
+            scores = quality(G, perceptual, vgg, targets[:quality_images], paths, steps=quality_steps, device=device)
+            reference = scores["baseline fp32 eager"]
+            for name, value in scores.items():
+                delta = value - reference
+                report["quality"].append({"generator": spec, "path": name, "steps": quality_steps,
+                                          "images": quality_images, "psnr_db": round(value, 3),
+                                          "delta_db": round(delta, 3),
+                                          "keeps_quality": delta >= -QUALITY_TOLERANCE_DB})
+                print(f"  quality {name:<30} {value:6.2f} dB ({delta:+.2f})", flush=True)
+        del G
+        if gpu:
+            torch.cuda.empty_cache()
+    write_results(report, Path(args.out))
+
+
+def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
+    return {"generator": spec, "resolution": G.resolution, "batch": batch, "path": name,
+            "seconds_per_step": round(seconds, 5), "ms_per_image_step": round(seconds / batch_size * 1000, 2),
+            "images_per_hour_at_1000_steps": round(3600 / (seconds * 1000 / batch_size), 2),
+            "peak_memory_mb": round(memory / 2 ** 20, 1), "speedup_vs_baseline": round(baseline_seconds / seconds, 3)}
+
+
+def write_results(report, outdir):
+    outdir.mkdir(parents=True, exist_ok=True)
+    stamp = report["date"][:10]
+    kind = report["device_type"]
+    (outdir / f"{kind}-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = to_markdown(report)
+    (outdir / f"{kind}-{stamp}.md").write_text(markdown)
+    (outdir / f"latest-{kind}.md").write_text(markdown)
+    print(f"wrote {outdir / f'{kind}-{stamp}.json'} and .md")
+
+
+def to_markdown(report):
+    lines = [f"# Projection benchmark: {report['device']}", "",
+             f"torch {report['torch']}, Python {report['python']}, {report['date']}. "
+             f"Median of {report['repeats']} run(s) of {report['steps']} timed steps after {report['warmup']} "
+             f"warm-up steps. VGG16 weights: {report['vgg_weights']}. Generators have random weights of the "
+             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image.", "",
+             "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for row in report["rows"]:
+        lines.append(f"| {row['generator']} ({row['resolution']}²) | {row['batch']} | {row['path']} | "
+                     f"{row['ms_per_image_step']:.1f} | {row['images_per_hour_at_1000_steps']:.1f} | "
+                     f"{row['peak_memory_mb']:.0f} | ×{row['speedup_vs_baseline']:.2f} |")
+    if report["quality"]:
+        lines += ["", f"Quality after {report['quality_steps']} W+ steps on in-domain targets (PSNR on 8-bit images; "
+                  f"a path more than {QUALITY_TOLERANCE_DB} dB below the baseline stays off by default):", "",
+                  "| generator | path | PSNR (dB) | Δ vs baseline (dB) | keeps quality |", "|---|---|---:|---:|---|"]
+        for q in report["quality"]:
+            lines.append(f"| {q['generator']} | {q['path']} | {q['psnr_db']:.2f} | {q['delta_db']:+.2f} | "
+                         f"{'yes' if q['keeps_quality'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
