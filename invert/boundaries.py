@@ -160,8 +160,8 @@ def find_entry(name, key, *, manifests=None):
 def register_boundary(path, *, key, name, manifest=None, info=None, force=False):
     """Add `path` to a manifest (the user's by default) as boundary `name` of generator `key`.
 
-    The file is stored relative to the manifest's folder (absolute when outside it). Replacing an entry that points elsewhere
-    needs `force`. Returns the manifest path.
+    The file is stored relative to the manifest's folder (absolute when outside it). Replacing an entry
+    that points elsewhere needs `force`. Returns the manifest path.
     """
     manifest = Path(manifest) if manifest is not None else user_manifest_path()
     check_name(name)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from invert.checkpoints import load_generator as real_load_generator
 from invert.cli import main
 
 RANDOM = "random:32"
@@ -20,12 +21,20 @@ def spec(request):
     return str(request.getfixturevalue("sg2_dir") / "tiny_ada.pkl")
 
 
+@pytest.fixture(autouse=True)
+def reuse_generators(monkeypatch):
+    """The commands get their generator from `load` (once per session per spec, on the CPU) instead of
+    loading it on every run: loading dominates these tests' time, and no command modifies it.
+    `test_commands_load_their_generator` in test_cli_edit.py runs the real loading path."""
+    import invert.checkpoints
+
+    monkeypatch.setattr(invert.checkpoints, "load_generator", lambda generator, device=None: load(generator))
+
+
 @lru_cache(maxsize=4)
 def load(spec):
     """The generator for `spec`, loaded once per test session (the commands never modify it)."""
-    import invert
-
-    return invert.load_generator(spec, device="cpu")
+    return real_load_generator(spec, device="cpu")
 
 
 def sample_ws(G, count, seed):

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from editing_helpers import RANDOM, error_line, load, output_paths, run, spec, write_latents
+from editing_helpers import RANDOM, error_line, load, output_paths, reuse_generators, run, spec, write_latents
 from invert import boundaries as lib
 
-assert spec  # a fixture, used by name
+assert spec and reuse_generators  # fixtures, used by name
 
 
 def unit(v):

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import RANDOM, error_line, load, output_paths, random_noise, run, spec, write_latents
+from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, reuse_generators, run, spec,
+                             write_latents)
 from invert.latents import default_noise, save_latent
 from invert.render import render
 
-assert spec  # a fixture, used by name
+assert spec and reuse_generators  # fixtures, used by name
 
 
 def test_crossover_split(tmp_path, spec):

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation, run, spec,
-                             write_latents)
+from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation,
+                             real_load_generator, reuse_generators, run, spec, write_latents)
 from invert import boundaries as lib
 from invert.latents import save_latent
 from invert.render import render
 
-assert spec  # a fixture, used by name
+assert spec and reuse_generators  # fixtures, used by name
 
 
 def unit(v):
@@ -169,3 +169,23 @@ def test_force_overwrites_and_removes_a_stale_noise_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "p_smile+2.0_noise.npz").exists()
     np.testing.assert_allclose(np.load(tmp_path / "p_smile+2.0.npy"), w + 2 * unit(np.ones(G.w_dim)), atol=1e-5)
+
+
+def test_commands_load_their_generator(tmp_path, monkeypatch, spec):
+    """Without the test cache: the command loads the generator named by --generator (and --device) itself."""
+    import invert.checkpoints
+
+    loaded = []
+
+    def real(generator, device=None):
+        loaded.append((generator, str(device)))
+        return real_load_generator(generator, device=device)
+
+    monkeypatch.setattr(invert.checkpoints, "load_generator", real)
+    G = load(spec)
+    path, w = write_latents(G, tmp_path, ["p"], seed=20)["p"]
+    b = boundary_file(tmp_path / "smile.npy", np.ones([G.w_dim]))
+    result = run("edit", path, "-g", spec, "-b", b, "--strength", 1, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert loaded == [(spec, "cpu")]
+    np.testing.assert_allclose(np.load(tmp_path / "p_smile+1.0.npy"), w + unit(np.ones(G.w_dim)), atol=1e-5)

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation, run, spec,
-                             write_latents)
+from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation,
+                             reuse_generators, run, spec, write_latents)
 from invert.latents import default_noise, save_latent
 from invert.render import render, synthesize
 
-assert spec  # a fixture, used by name
+assert spec and reuse_generators  # fixtures, used by name
 
 
 def test_morph_writes_midpoint_png_animations_and_frames(tmp_path, spec):
@@ -129,7 +129,7 @@ def test_morph_wrong_inputs(tmp_path, problem):
         expected = f"Error: latent file not found: {b_path}"
     elif problem == "steps":
         extra = ["--steps", 1]
-        expected = "Error: steps must be at least 2 (got 1)"
+        expected = "Error: --steps must be at least 2 (got 1): the first frame is A, the last B"
     elif problem == "suffix":
         extra = ["--out", tmp_path / "x.png"]
         expected = f"Error: --out {tmp_path / 'x.png'} must end in .npy (it names the result latent; images are " \

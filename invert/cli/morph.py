@@ -37,9 +37,12 @@ def morph(latent_a, latent_b, generator, steps, gif, mp4, fps, loop, save_latent
     import numpy as np
 
     from invert.editing import interpolate, lerp
+    from invert.errors import InvertError
     from invert.latents import default_noise, latent_paths, load_latent
     from invert.render import render
 
+    if steps < 2:
+        raise InvertError(f"--steps must be at least 2 (got {steps}): the first frame is A, the last B")
     out = out_path(out, beside=latent_a, stem=f"{Path(latent_a).stem}_{Path(latent_b).stem}_morph")
     animations = animation_paths(out, gif=gif, mp4=mp4)
     frames_path = sibling(out, "_frames.npy")
