@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invert.errors import BoundaryError, InvertError
+from invert.errors import BoundaryError
 from invert.fileio import save_json, save_npy
 
 log = logging.getLogger(__name__)

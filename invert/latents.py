@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from invert.errors import LatentError
-from invert.fileio import atomic_path, save_npy
+from invert.fileio import save_npy, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,7 @@ def save_latent(path, w, noise=None):
         maps = {f"noise_{i}": np.asarray(n.detach().cpu() if hasattr(n, "detach") else n, dtype=np.float32)
                 for i, n in enumerate(noise)}
         maps = {k: v.reshape(v.shape[-2:]) for k, v in maps.items()}
-        with atomic_path(noise_path) as tmp:
-            np.savez(tmp, **maps)
+        save_npz(noise_path, **maps)
         written.append(noise_path)
     elif noise_path.exists():
         noise_path.unlink()

@@ -86,6 +86,7 @@ def test_morph_interpolates_noise_maps(tmp_path):
     gif = read_animation(tmp_path / "m.gif")
     with_noise = render(G, a[None], noise=noise_a)[0].astype(float)
     assert np.abs(gif[0] - with_noise).mean() < np.abs(gif[0] - render(G, a[None])[0].astype(float)).mean()
+    assert np.abs(gif[-1] - render(G, b[None])[0].astype(float)).mean() < 6  # B as its own rendering, const noise
 
 
 def test_morph_default_name_and_force(tmp_path):
