@@ -141,9 +141,10 @@ def list_(generator, device):
 @device_option
 @force_option
 def register(path, generator, name, device, force):
-    """Register an existing boundary file (e.g. converted from InterfaceGAN) for a generator.
+    """Register a boundary file you already have, so `edit --boundary NAME` finds it.
 
-    The file is checked against the generator's shapes; a sidecar naming another generator is refused.
+    For example one converted from InterfaceGAN for this very checkpoint. The file is checked against
+    the generator's shapes; a sidecar naming another generator is refused.
     """
     from invert import boundaries as lib
     from invert.cli._latent_outputs import load_generator_for
