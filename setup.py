@@ -1,4 +1,20 @@
-# All metadata lives in setup.cfg; this file exists for tools that still call setup.py.
-from setuptools import setup
+# Metadata lives in setup.cfg. This file only adds one build step: the repository's boundaries/ folder
+# (InterfaceGAN boundary manifest and files) is copied into the installed package as invert/data/boundaries,
+# where invert.boundaries looks for it when the package is not run from a checkout.
+import shutil
+from pathlib import Path
 
-setup()
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+
+class BuildWithBoundaries(build_py):
+    def run(self):
+        super().run()
+        source = Path(__file__).resolve().parent / "boundaries"
+        if source.is_dir():
+            target = Path(self.build_lib) / "invert" / "data" / "boundaries"
+            shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+setup(cmdclass={"build_py": BuildWithBoundaries})

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from invert.paths import home_dir
 from invert.errors import BoundaryError
 from invert.fileio import save_json, save_npy
 
@@ -52,9 +53,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 def user_boundaries_dir():
     """$STYLEGAN_INVERT_HOME/boundaries (default ~/.cache/stylegan-invert/boundaries); not created here."""
-    home = os.environ.get("STYLEGAN_INVERT_HOME")
-    root = Path(home).expanduser() if home else Path.home() / ".cache" / "stylegan-invert"
-    return root / "boundaries"
+    return home_dir() / "boundaries"
 
 
 def user_manifest_path():

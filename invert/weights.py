@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from invert.paths import home_dir
 from invert.errors import WeightsError
 from invert.fileio import save_json
 
@@ -81,10 +82,7 @@ REGISTRY = {entry.name: entry for entry in [
 
 def cache_dir():
     """The folder holding downloaded weights: $STYLEGAN_INVERT_HOME or ~/.cache/stylegan-invert."""
-    home = os.environ.get("STYLEGAN_INVERT_HOME")
-    path = Path(home).expanduser() if home else Path.home() / ".cache" / "stylegan-invert"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return home_dir(create=True)
 
 
 def _registry(registry):

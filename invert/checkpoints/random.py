@@ -6,6 +6,7 @@ as the conformance fixtures are (biases, noise strengths and w_avg non-zero) so 
 network, the noise inputs included, affects the image. Every generator made here has
 `source['random'] = True`, and every output made with one says so.
 """
+import functools
 import math
 
 import torch
@@ -47,13 +48,22 @@ def config_for(name):
 
 
 def random_generator(spec):
+    """A fresh generator for 'random:NAME[:SEED]'; the weights are made once per process and copied."""
     name, seed = parse_spec(spec)
+    config = config_for(name)
+    generator = Generator(config, source={"format": "random", "path": spec, "random": True,
+                                          "sha256": f"random:{name}:{seed}"})
+    generator.load_state_dict(_random_state(name, seed))
+    return generator.eval().requires_grad_(False)
+
+
+@functools.lru_cache(maxsize=4)
+def _random_state(name, seed):
     config = config_for(name)
     rng_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        generator = Generator(config, source={"format": "random", "path": spec, "random": True,
-                                              "sha256": f"random:{name}:{seed}"})
+        generator = Generator(config)
         perturb = torch.Generator().manual_seed(seed * 1000 + 1)
         with torch.no_grad():
             for pname, param in generator.named_parameters():
@@ -68,4 +78,4 @@ def random_generator(spec):
             generator.mapping.w_avg.copy_(generator.mapping(z)[:, 0].mean(dim=0))
     finally:
         torch.random.set_rng_state(rng_state)
-    return generator.eval().requires_grad_(False)
+    return {key: value.clone() for key, value in generator.state_dict().items()}
