@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # an 11 x 11 Gaussian window, as in Wang et al. 2004
+MIN_FACE_IMAGE = 64  # dlib's frontal detector (80 px window, upsampled once) finds no face in smaller images
 
 
 def _check_pair(a, b):
@@ -83,8 +84,11 @@ def identity_similarity(a, b):
 
     Returns (cosine similarity, euclidean descriptor distance, note): the numbers are None, and note
     says why, when dlib or its models are unavailable or either image has no face. dlib treats a
-    distance under 0.6 as the same person.
+    distance under 0.6 as the same person. Images under MIN_FACE_IMAGE pixels are not searched: dlib's
+    detector does not find faces that small.
     """
+    if min(np.shape(a)[:2]) < MIN_FACE_IMAGE:
+        return None, None, f"image too small for dlib's face detector ({min(np.shape(a)[:2])} px < {MIN_FACE_IMAGE})"
     try:
         from invert import faces
 

@@ -7,7 +7,7 @@ import pytest
 from invert import metrics
 
 
-def _random_image(seed, size=24):
+def _random_image(seed, size=64):
     return np.random.default_rng(seed).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
 
 
@@ -50,7 +50,7 @@ def _ssim_brute_force(a, b, radius=5, sigma=1.5):
 
 
 def test_ssim_matches_a_window_by_window_reference():
-    a = _random_image(0)
+    a = _random_image(0, size=24)
     noise = np.random.default_rng(1).normal(0, 20, a.shape)
     b = np.clip(a + noise, 0, 255).astype(np.uint8)
     assert metrics.ssim(a, b) == pytest.approx(_ssim_brute_force(a, b), abs=1e-9)
@@ -83,7 +83,7 @@ def test_lpips_distance_uses_the_model():
     a, b = _random_image(4), _random_image(5)
     value = metrics.lpips_distance(a, b, Model())
     assert value == pytest.approx(float(np.abs(from_uint8(a) - from_uint8(b)).mean()), rel=1e-6)
-    assert seen[0][0].shape == (1, 3, 24, 24)
+    assert seen[0][0].shape == (1, 3, 64, 64)
 
 
 def test_identity_similarity_reports_why_not(monkeypatch):
@@ -101,6 +101,8 @@ def test_identity_similarity_reports_why_not(monkeypatch):
     monkeypatch.setattr(faces, "identity_similarity", broken)
     cosine, distance, note = metrics.identity_similarity(_random_image(0), _random_image(1))
     assert cosine is None and distance is None and note == "face descriptor unavailable (RuntimeError: model file missing)"
+    assert metrics.identity_similarity(_random_image(0, size=32), _random_image(1, size=32))[2] == \
+        "image too small for dlib's face detector (32 px < 64)"
 
 
 def test_identity_of_a_real_face_with_itself(astronaut_path):
