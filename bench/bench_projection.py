@@ -211,8 +211,12 @@ def main():
     parser.add_argument("--quality-steps", type=int, default=None)
     parser.add_argument("--quality-images", type=int, default=None)
     parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--note", default="", help="a remark stored with the results (e.g. machine load)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
@@ -234,7 +238,7 @@ def main():
         "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "vgg_weights": vgg_info["source"], "warmup": warmup, "steps": steps, "repeats": repeats,
-        "quality_steps": quality_steps, "rows": [], "quality": [],
+        "quality_steps": quality_steps, "note": args.note, "rows": [], "quality": [],
     }
     for spec in generators:
         G = load_generator(spec, device=device, verbose=False)
@@ -295,7 +299,8 @@ def to_markdown(report):
              f"torch {report['torch']}, Python {report['python']}, {report['date']}. "
              f"Median of {report['repeats']} run(s) of {report['steps']} timed steps after {report['warmup']} "
              f"warm-up steps. VGG16 weights: {report['vgg_weights']}. Generators have random weights of the "
-             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image.", "",
+             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image."
+             + (f" Note: {report['note']}" if report.get("note") else ""), "",
              "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up |",
              "|---|---:|---|---:|---:|---:|---:|"]
     for row in report["rows"]:

@@ -4,7 +4,7 @@ The photo is NASA's public-domain portrait of astronaut Eileen Collins, which sh
 scikit-image package (installed by `pip install -e '.[demo]'`). The generator is the official StyleGAN2
 FFHQ 1024x1024 checkpoint, downloaded into the cache on first use; when it cannot be downloaded (offline)
 the demo says so and uses the built-in random-weight generator `random:256` instead, which exercises the
-whole pipeline but cannot reproduce a face.
+whole pipeline but cannot reproduce a face (and, without torchvision's VGG16 file, random VGG weights).
 """
 import argparse
 import logging
@@ -39,6 +39,18 @@ def choose_generator():
         return "random:256", False
 
 
+def choose_vgg_weights():
+    from invert.errors import WeightsError
+    from invert.networks.vgg16 import find_weights
+
+    try:
+        return str(find_weights())
+    except WeightsError as exc:
+        logging.warning("could not get torchvision's VGG16 weights (%s)", exc)
+        logging.warning("OFFLINE DEMO: the perceptual loss uses RANDOM VGG16 weights")
+        return "random"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", default="out/demo")
@@ -53,7 +65,7 @@ def main():
     steps = args.steps or (1000 if torch.cuda.is_available() else (200 if trained else 100))
     command = [sys.executable, "-m", "invert", "project", str(photo), "--generator", generator,
                "--steps", str(steps), "--noise", "--noise-steps", str(max(steps // 4, 25)),
-               "--outdir", str(outdir), "--force"]
+               "--vgg-weights", choose_vgg_weights(), "--outdir", str(outdir), "--force"]
     logging.info("running: %s", " ".join(command))
     sys.exit(subprocess.call(command))
 
