@@ -273,7 +273,8 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
                      (resuming a projection).
       seed           seeds `init='random'`; with the same seed a run on the CPU repeats exactly.
       perceptual     'vgg' (Image2StyleGAN's VGG16 layers), 'lpips', None (pixel MSE only), or a ready
-                     network from `build_perceptual` (to reuse it across batches).
+                     network from `build_perceptual` (to reuse it across batches). A name is only
+                     loaded when a perceptual weight is non-zero.
       vgg_weights    where the VGG16 weights come from when `perceptual` is a name (see build_perceptual).
       mse_weight, perceptual_weight   the weights of the two W+ loss terms.
       mask           [R, R] / [N, 1, R, R] in [0, 1], 1 = known pixel: both losses only see known pixels.
@@ -309,8 +310,11 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
     count = targets.shape[0]
     mask_t = _mask_tensor(mask, count, resolution, device)
 
+    needs_perceptual = bool(num_steps and perceptual_weight) or bool(noise and noise_steps and noise_perceptual_weight)
     if isinstance(perceptual, str):
-        perceptual = build_perceptual(perceptual, vgg_weights=vgg_weights, device=device)
+        perceptual = build_perceptual(perceptual, vgg_weights=vgg_weights, device=device) if needs_perceptual else None
+    if perceptual is None:  # pixel MSE only
+        perceptual_weight = noise_perceptual_weight = 0.0
     from invert.losses import ProjectionLoss
 
     loss_w = ProjectionLoss(perceptual if perceptual_weight else None, mse_weight=mse_weight,
@@ -391,8 +395,7 @@ def render(G, ws, noise=None):
 def _perceptual_name(perceptual):
     if perceptual is None:
         return None
-    name = "lpips" if hasattr(perceptual, "model") else "vgg"
-    return name
+    return "lpips" if hasattr(perceptual, "model") else "vgg"
 
 
 def _initial_ws(G, count, *, init, init_ws, seed):

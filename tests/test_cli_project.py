@@ -221,7 +221,7 @@ def test_options_reach_the_projector(images, tiny, tmp_path, G):
     args = [images[0], "-g", tiny, "--no-align", "--vgg-weights", "random:2", "--outdir", out]
     result = invoke(*args, "--steps", "4", "--space", "w", "--init", "random", "--seed", "5", "--lr", "0.05",
                     "--mse-weight", "2", "--perceptual-weight", "0.5", "--amp", "bf16", "--channels-last",
-                    "--threads", "2")
+                    "--threads", "2", "--device", "cpu")
     assert result.exit_code == 0, result.output
     latent = np.load(out / "img0.npy")
     assert np.array_equal(latent, np.broadcast_to(latent[:1], latent.shape))  # W space: one w for all layers
@@ -234,6 +234,8 @@ def test_options_reach_the_projector(images, tiny, tmp_path, G):
                    "--channels-last", "--threads", "2")
     assert again.exit_code == 0
     assert np.array_equal(np.load(tmp_path / "again" / "img0.npy"), latent)
+    bad_device = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--device", "tpu")
+    assert bad_device.exit_code == 1 and "unknown device 'tpu'" in bad_device.stderr
 
 
 def test_mask_inpaints_the_unknown_region(images, tiny, tmp_path, renders):
@@ -349,6 +351,17 @@ def test_end_to_end_aligned_photo(astronaut_path, tiny, tmp_path, G):
 
     np.testing.assert_array_equal(aligned, align_face(load_rgb(photo), size=32))
     assert metrics["identity_similarity"] is None and "too small" in metrics["identity_note"]
+
+    # --face-index, --landmarks and --upsample reach the aligner
+    from invert.faces import LANDMARKS_FILE, model_path
+
+    result = invoke(photo, "-g", tiny, *QUICK, "--face-index", "1", "--landmarks", model_path(LANDMARKS_FILE),
+                    "--upsample", "1", "--outdir", tmp_path / "second_face")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(decode(tmp_path / "second_face" / "astronaut_aligned.png"),
+                                  align_face(load_rgb(photo), size=32, face_index=1))
+    result = invoke(photo, "-g", tiny, *QUICK, "--landmarks", tmp_path / "missing.dat", "--outdir", tmp_path / "x")
+    assert result.exit_code == 1 and "missing.dat" in result.stderr
 
     result = invoke(photo, "-g", tiny, *QUICK, "--all-faces", "--outdir", tmp_path / "all")
     assert result.exit_code == 0, result.output

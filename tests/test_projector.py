@@ -216,8 +216,13 @@ def test_lpips_loss_and_pixel_only(G, targets):
     result = projector.project(G, targets[:1], num_steps=8, perceptual=lpips_net)
     assert result.settings["perceptual"] == "lpips"
     assert result.history_w[-1, 0] < result.history_w[0, 0]
-    pixel = projector.project(G, targets[:1], num_steps=8, perceptual=None, perceptual_weight=0)
-    assert pixel.settings["perceptual"] is None and pixel.history_w[-1, 0] < pixel.history_w[0, 0]
+    pixel = projector.project(G, targets[:1], num_steps=8, perceptual=None)
+    assert pixel.settings["perceptual"] is None and pixel.settings["perceptual_weight"] == 0
+    assert pixel.history_w[-1, 0] < pixel.history_w[0, 0]
+    # a zero weight loads no network (no VGG16 weights needed at all)
+    unweighted = projector.project(G, targets[:1], num_steps=8, perceptual="vgg", vgg_weights="/no/such.pth",
+                                   perceptual_weight=0)
+    assert torch.equal(unweighted.ws, pixel.ws)
 
 
 def test_amp_bf16_keeps_float32_latents(G, perceptual, targets):

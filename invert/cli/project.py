@@ -124,10 +124,12 @@ def output_paths(stem, folder, *, video_format=None):
 @click.option("--resume-noise", type=click.Path(dir_okay=False, path_type=Path), metavar="NOISE.npz",
               help="Noise maps to continue from (default: the one beside --resume, if any).")
 @click.option("--video", is_flag=True, help="Also write the optimisation as an animation.")
-@click.option("--video-format", type=click.Choice(["mp4", "gif"]), default="mp4", show_default=True)
+@click.option("--video-format", type=click.Choice(["mp4", "gif"]), default="mp4", show_default=True,
+              help="Format of the --video animation.")
 @click.option("--video-every", type=click.IntRange(min=1), metavar="K",
               help="A frame every K steps (default: about 100 frames in all).")
-@click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(min=0.1, max=100))
+@click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(min=0.1, max=100),
+              help="Frames per second of the --video animation.")
 @click.option("--vgg-weights", metavar="PATH|random[:SEED]",
               help="torchvision's vgg16-397923af.pth (default: torch hub cache, then download). "
                    "'random' = random weights, for tests only.")
@@ -197,7 +199,7 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
         masks = [t["mask"] for t, _ in batch]
         result = projector.project(
             G, [t["image"] for t, _ in batch], perceptual=perceptual, init_ws=init_ws, init_noise=init_noise,
-            mask=None if masks[0] is None else masks_array(masks), **options)
+            mask=None if masks[0] is None else _masks_array(masks), **options)
         _save_batch(batch, result, context)
         written += len(batch)
         if result.interrupted:
@@ -206,7 +208,7 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
             sys.exit(130)
 
 
-def masks_array(masks):
+def _masks_array(masks):
     import numpy as np
 
     return np.stack(masks)[:, None]
