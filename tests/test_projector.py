@@ -295,7 +295,7 @@ def test_bad_arguments(G, perceptual, targets):
 def test_quality_on_small_matches_the_benchmark(sg2_dir, tmp_path):
     """bench/quality.py's test point: `small`, its first target alone, 20 W+ steps, then 50 noise steps.
 
-    bench/results/quality.md measured 11.91 dB and 24.47 dB; the bounds sit just under.
+    bench/results/quality.md measured 11.91 dB and 24.46 dB; the bounds sit just under.
     """
     import importlib.util
     from pathlib import Path
