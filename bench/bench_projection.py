@@ -1,6 +1,6 @@
 """Projection benchmark: seconds per step, images per hour, peak memory and quality, fast paths vs baseline.
 
-    python bench/bench_projection.py                 # CPU-sized run (a few minutes): 64² and 256², batch 1 and 4
+    python bench/bench_projection.py                 # CPU-sized run (a few minutes): 64² and 128², batch 1 and 4
     python bench/bench_projection.py --full          # GPU: FFHQ config-f at 1024² and a 256² net, batch 1, 4, 16
 
 Every figure is measured in the same run against the baseline: the straightforward float32 eager loop
@@ -19,7 +19,11 @@ generator and quantised to 8 bits, so they are exactly reachable) for `--quality
 same start as the baseline; the table reports PSNR on the 8-bit images and its difference from the
 baseline. A path that loses more than 0.1 dB must stay off by default.
 
-Results go to bench/results/<device>-<date>.json and .md, and bench/results/latest-<device kind>.md.
+Huge pages (CPU): "+ huge pages" is the command line's default allocator setting (invert/hugepages.py).
+PyTorch reads it once per process, so this process measures everything else without it and those
+paths run in a child process that rebuilds the same generator, targets and VGG.
+
+Results go to bench/results/<device kind>-<date>.json and .md (or --name), and bench/results/latest-<device kind>.md.
 """
 import argparse
 import datetime
@@ -27,13 +31,19 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+
+# PyTorch reads THP_MEM_ALLOC_ENABLE at its first allocation, once per process: this process measures
+# with the default allocator, and paths that need huge pages run in a child process (see PROCESS_ENV).
+if "--child" not in sys.argv:
+    os.environ["THP_MEM_ALLOC_ENABLE"] = "0"
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import baseline_project_one  # noqa: E402
@@ -58,8 +68,14 @@ PATHS = {
     "+ fp16 autocast": {"amp": "fp16"},
     "+ compile": {"compile": True},
     "bf16 + channels_last + compile": {"amp": "bf16", "channels_last": True, "compile": True},
+    "+ huge pages": {},
+    "bf16 + channels_last + huge pages": {"amp": "bf16", "channels_last": True},
 }
 CUDA_ONLY = {"+ tf32", "+ fp16 autocast"}
+CPU_ONLY = {"+ huge pages", "bf16 + channels_last + huge pages"}
+# Paths that differ in a process-wide setting read once at start-up; they are measured in a child process.
+PROCESS_ENV = {"+ huge pages": {"THP_MEM_ALLOC_ENABLE": "1"},
+               "bf16 + channels_last + huge pages": {"THP_MEM_ALLOC_ENABLE": "1"}}
 
 
 class PeakMemory:
@@ -161,15 +177,56 @@ def time_path(G, perceptual, targets, options, *, warmup, steps, repeats, device
     return statistics.median(medians), peak
 
 
-def quality(G, perceptual, vgg, targets, paths, *, steps, device):
-    """PSNR (8-bit) after `steps` W+ steps: baseline per image, then each path on the whole batch."""
+def baseline_quality(G, vgg, targets, *, steps, device):
+    """PSNR (8-bit) after `steps` W+ steps of the baseline, one image at a time."""
     baseline_ws = torch.cat([baseline_project_one(G, vgg, torch.from_numpy(from_uint8(t)).to(device),
                                                   num_steps=steps) for t in targets])
-    results = {"baseline fp32 eager": _psnr_of(G, baseline_ws, targets)}
-    for name in paths:
-        result = project(G, targets, num_steps=steps, perceptual=perceptual, **PATHS[name])
-        results[name] = _psnr_of(G, result.ws, targets)
-    return results
+    return _psnr_of(G, baseline_ws, targets)
+
+
+def path_quality(G, perceptual, targets, name, *, steps):
+    """PSNR (8-bit) after `steps` W+ steps of path `name` on the whole batch `targets`."""
+    result = project(G, targets, num_steps=steps, perceptual=perceptual, **PATHS[name])
+    return _psnr_of(G, result.ws, targets)
+
+
+def measure_path(G, perceptual, targets, name, job):
+    """Every measurement of one path: {'batches': {B: [seconds, peak]}, 'psnr': dB or None}."""
+    device = G.w_avg.device
+    timings = {}
+    for batch in job["batches"]:
+        try:
+            timings[batch] = time_path(G, perceptual, targets[:batch], PATHS[name], warmup=job["warmup"],
+                                       steps=job["steps"], repeats=job["repeats"], device=device)
+        except Exception as exc:  # noqa: BLE001 - a path unsupported here is reported, not fatal
+            timings[batch] = f"{type(exc).__name__}: {exc}"
+    score = None
+    if job["quality_steps"] and not any(isinstance(t, str) for t in timings.values()):
+        score = path_quality(G, perceptual, targets[:job["quality_images"]], name, steps=job["quality_steps"])
+    return {"batches": timings, "psnr": score}
+
+
+def measure_in_child(name, job):
+    """measure_path in a fresh process with PROCESS_ENV[name] set (the parent keeps its own settings)."""
+    env = dict(os.environ, **PROCESS_ENV[name])
+    completed = subprocess.run([sys.executable, __file__, "--child", json.dumps(dict(job, path=name))],
+                               env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"batches": {b: f"child process failed: {last}" for b in job["batches"]}, "psnr": None}
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {"batches": {int(b): v for b, v in result["batches"].items()}, "psnr": result["psnr"]}
+
+
+def child_main(job):
+    """Entry point of the child process: rebuild the same generator, targets and VGG, measure, print JSON."""
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    device = resolve_device(job["device"])
+    G = load_generator(job["spec"], device=device, verbose=False)
+    targets = make_targets(G, job["target_count"], seed=1)
+    _, perceptual, _ = perceptual_network(device)
+    print(json.dumps(measure_path(G, perceptual, targets, job["path"], job)))
 
 
 def _psnr_of(G, ws, targets):
@@ -214,66 +271,85 @@ def main():
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--note", default="", help="a remark stored with the results (e.g. machine load)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--name", help="results file stem (default: <device kind>-<date>)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one path's measurements, as JSON
     args = parser.parse_args()
+    if args.child:
+        child_main(json.loads(args.child))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
-    gpu = device.type == "cuda"
+    gpu, cpu = device.type == "cuda", device.type == "cpu"
     full = args.full
     generators = (args.generators.split(",") if args.generators
-                  else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:256"])
+                  else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:128"])
     batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if full else [1, 4])
     warmup = args.warmup if args.warmup is not None else (10 if gpu else 2)
     steps = args.steps or (30 if gpu else 4)
     repeats = args.repeats or (3 if gpu else 1)
-    quality_steps = args.quality_steps or (300 if gpu else 40)
+    quality_steps = args.quality_steps or (300 if gpu else 30)
     quality_images = args.quality_images or (4 if gpu else 2)
-    paths = [p for p in (args.paths.split(",") if args.paths else PATHS) if gpu or p not in CUDA_ONLY]
+    paths = [p for p in (args.paths.split(",") if args.paths else PATHS)
+             if (gpu or p not in CUDA_ONLY) and (cpu or p not in CPU_ONLY)]
     if not gpu:  # torch.compile on a 2-core CPU spends minutes compiling; measure it only when asked
         paths = [p for p in paths if args.paths or "compile" not in p]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        parser.error(f"unknown path(s) {', '.join(unknown)}; choose from: {', '.join(PATHS)}")
 
     vgg, perceptual, vgg_info = perceptual_network(device)
     report = {
         "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "vgg_weights": vgg_info["source"], "warmup": warmup, "steps": steps, "repeats": repeats,
-        "quality_steps": quality_steps, "note": args.note, "rows": [], "quality": [],
+        "quality_steps": 0 if args.no_quality else quality_steps, "note": args.note, "rows": [], "quality": [],
     }
     for spec in generators:
         G = load_generator(spec, device=device, verbose=False)
-        targets = make_targets(G, max(max(batches), quality_images), seed=1)
+        target_count = max(max(batches), quality_images)
+        targets = make_targets(G, target_count, seed=1)
         print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
         base_step, base_mem = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
                                             device=device)
+        print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
+        job = {"spec": spec, "device": str(device), "threads": torch.get_num_threads(), "batches": batches,
+               "warmup": warmup, "steps": steps, "repeats": repeats, "target_count": target_count,
+               "quality_steps": report["quality_steps"], "quality_images": quality_images}
+        measured = {}
+        for name in paths:
+            measured[name] = (measure_in_child(name, job) if name in PROCESS_ENV
+                              else measure_path(G, perceptual, targets, name, job))
+            for batch in batches:
+                timing = measured[name]["batches"][batch]
+                if isinstance(timing, str):
+                    print(f"  batch {batch:>2}  {name:<34} failed: {timing}", flush=True)
+                else:
+                    print(f"  batch {batch:>2}  {name:<34} {timing[0] / batch * 1000:8.1f} ms/image-step "
+                          f"x{base_step * batch / timing[0]:.2f}", flush=True)
         for batch in batches:
             base = base_step * batch  # the baseline projects one image at a time
             report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", base, base_mem, base, batch))
-            print(f"  batch {batch:>2}  baseline fp32 eager      {base / batch * 1000:8.1f} ms/image-step", flush=True)
             for name in paths:
-                try:
-                    seconds, mem = time_path(G, perceptual, targets[:batch], PATHS[name], warmup=warmup,
-                                             steps=steps, repeats=repeats, device=device)
-                except Exception as exc:  # noqa: BLE001 - a path unsupported here is reported, not fatal
-                    print(f"  batch {batch:>2}  {name:<24} failed: {type(exc).__name__}: {exc}", flush=True)
-                    continue
-                report["rows"].append(_row(spec, G, batch, name, seconds, mem, base, batch))
-                print(f"  batch {batch:>2}  {name:<24} {seconds / batch * 1000:8.1f} ms/image-step "
-                      f"x{base / seconds:.2f}", flush=True)
+                timing = measured[name]["batches"][batch]
+                if not isinstance(timing, str):
+                    report["rows"].append(_row(spec, G, batch, name, timing[0], timing[1], base, batch))
         if not args.no_quality:
-            scores = quality(G, perceptual, vgg, targets[:quality_images], paths, steps=quality_steps, device=device)
-            reference = scores["baseline fp32 eager"]
+            reference = baseline_quality(G, vgg, targets[:quality_images], steps=quality_steps, device=device)
+            scores = {"baseline fp32 eager": reference}
+            scores.update({name: m["psnr"] for name, m in measured.items() if m["psnr"] is not None})
             for name, value in scores.items():
                 delta = value - reference
                 report["quality"].append({"generator": spec, "path": name, "steps": quality_steps,
                                           "images": quality_images, "psnr_db": round(value, 3),
                                           "delta_db": round(delta, 3),
                                           "keeps_quality": delta >= -QUALITY_TOLERANCE_DB})
-                print(f"  quality {name:<30} {value:6.2f} dB ({delta:+.2f})", flush=True)
+                print(f"  quality {name:<34} {value:6.2f} dB ({delta:+.2f})", flush=True)
         del G
         if gpu:
             torch.cuda.empty_cache()
-    write_results(report, Path(args.out))
+    write_results(report, Path(args.out), name=args.name)
 
 
 def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
@@ -283,15 +359,15 @@ def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
             "peak_memory_mb": round(memory / 2 ** 20, 1), "speedup_vs_baseline": round(baseline_seconds / seconds, 3)}
 
 
-def write_results(report, outdir):
+def write_results(report, outdir, *, name=None):
     outdir.mkdir(parents=True, exist_ok=True)
-    stamp = report["date"][:10]
     kind = report["device_type"]
-    (outdir / f"{kind}-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    stem = name or f"{kind}-{report['date'][:10]}"
+    (outdir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     markdown = to_markdown(report)
-    (outdir / f"{kind}-{stamp}.md").write_text(markdown)
+    (outdir / f"{stem}.md").write_text(markdown)
     (outdir / f"latest-{kind}.md").write_text(markdown)
-    print(f"wrote {outdir / f'{kind}-{stamp}.json'} and .md")
+    print(f"wrote {outdir / f'{stem}.json'} and .md")
 
 
 def to_markdown(report):
