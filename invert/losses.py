@@ -49,7 +49,24 @@ def pixel_mse(images, target, mask=None):
     return masked_mean((images.float() - target.float()).square(), mask)
 
 
-class VGGPerceptual(nn.Module):
+class _FeatureDistance(nn.Module):
+    """What the perceptual losses share: mask, downsample to `size`, memory format, then the trunk.
+
+    Subclasses set `size`, `channels_last` and `extractor` (a replacement for `trunk`, e.g. a compiled
+    one, set by the projector) and define `trunk_module`, `trunk(images)` and `distance`.
+    """
+
+    def features(self, images, mask=None):
+        """images [N, 3, H, W] -> list of feature maps (the images masked first, when a mask is given)."""
+        if mask is not None:
+            images = images * mask.to(images.dtype)
+        images = downsample(images, self.size)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return (self.extractor or self.trunk)(images)
+
+
+class VGGPerceptual(_FeatureDistance):
     """Image2StyleGAN's perceptual loss: sum over VGG16 layers of the feature MSE, per image.
 
     `vgg` is a `VGG16Features` (conv1_1, conv1_2, conv3_2, conv4_2 by default). With a mask, both
@@ -70,15 +87,6 @@ class VGGPerceptual(nn.Module):
         """The network itself: (downsampled, masked) images -> list of feature maps."""
         return self.vgg(images)
 
-    def features(self, images, mask=None):
-        """images [N, 3, H, W] -> list of feature maps (the images masked first, when a mask is given)."""
-        if mask is not None:
-            images = images * mask.to(images.dtype)
-        images = downsample(images, self.size)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return (self.extractor or self.trunk)(images)
-
     def distance(self, features, target_features, mask=None):
         """Per-image [N] sum over layers of mean squared feature differences (in float32)."""
         total = 0
@@ -87,7 +95,7 @@ class VGGPerceptual(nn.Module):
         return total
 
 
-class LPIPSPerceptual(nn.Module):
+class LPIPSPerceptual(_FeatureDistance):
     """LPIPS (Zhang et al. 2018, the `lpips` package, net='vgg', v0.1) as a per-image loss and metric.
 
     The package's learned linear layers (shipped inside it) are used as they are; its VGG16 trunk gets
@@ -129,14 +137,6 @@ class LPIPSPerceptual(nn.Module):
 
     def trunk(self, images):
         return list(self.model.net(self.model.scaling_layer(images)))
-
-    def features(self, images, mask=None):
-        if mask is not None:
-            images = images * mask.to(images.dtype)
-        images = downsample(images, self.size)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return (self.extractor or self.trunk)(images)
 
     def distance(self, features, target_features, mask=None):
         total = 0

@@ -8,6 +8,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from projection_helpers import render_in_domain
+
 import invert
 from invert.cli import main
 from invert.images import save_png, to_uint8
@@ -29,12 +31,7 @@ def G(tiny):
 @pytest.fixture(scope="module")
 def renders(G):
     """Three 32x32 uint8 images the tiny generator can make (random W+, fresh noise)."""
-    generator = torch.Generator().manual_seed(9)
-    z = torch.randn([3 * G.num_ws, G.z_dim], generator=generator)
-    with torch.no_grad():
-        ws = G.mapping(z)[:, 0].reshape(3, G.num_ws, G.w_dim)
-        noise = [torch.randn([3, 1, *s], generator=generator) for s in G.synthesis.noise_shapes()]
-        return to_uint8(G.synthesis(ws, noise=noise))
+    return render_in_domain(G, 3, seed=9)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
+from projection_helpers import render_in_domain
+
 import invert
 from invert import projector
 from invert.errors import ImageError, InvertError, LatentError
@@ -26,12 +28,7 @@ def perceptual():
 @pytest.fixture(scope="module")
 def targets(G):
     """Two 8-bit targets rendered from random W+ codes with fresh noise (not the generator's stored maps)."""
-    generator = torch.Generator().manual_seed(5)
-    z = torch.randn([2 * G.num_ws, G.z_dim], generator=generator)
-    with torch.no_grad():
-        ws = G.mapping(z)[:, 0].reshape(2, G.num_ws, G.w_dim)
-        noise = [torch.randn([2, 1, *shape], generator=generator) for shape in G.synthesis.noise_shapes()]
-        return to_uint8(G.synthesis(ws, noise=noise))
+    return render_in_domain(G, 2, seed=5)
 
 
 def _psnrs(targets, images):
