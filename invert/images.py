@@ -15,34 +15,22 @@ from invert.fileio import atomic_path
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def load_rgb(path):
-    """Read an image file as uint8 [H, W, 3] (alpha dropped, greyscale expanded)."""
+def load_rgb(path, *, what="image"):
+    """Read an image file as uint8 [H, W, 3] (alpha dropped, greyscale expanded).
+
+    `what` names the file in error messages ("image", "mask", ...).
+    """
     path = Path(path)
     try:
         with Image.open(path) as image:
             image.load()
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
-        raise ImageError(f"image not found: {path}") from None
+        raise ImageError(f"{what} not found: {path}") from None
     except IsADirectoryError:
-        raise ImageError(f"expected an image file, got a directory: {path}") from None
+        raise ImageError(f"expected {'an' if what[0] in 'aeiou' else 'a'} {what} file, got a directory: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"cannot read image {path}: {' '.join(str(exc).split())}") from None
-
-
-def load_mask(path, *, size):
-    """Read a mask as float32 [size, size] in [0, 1]; white (1) marks known pixels."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            grey = image.convert("L")
-            if grey.size != (size, size):
-                grey = grey.resize((size, size), Image.BILINEAR)
-            return np.asarray(grey, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise ImageError(f"mask not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"cannot read mask {path}: {' '.join(str(exc).split())}") from None
+        raise ImageError(f"cannot read {what} {path}: {' '.join(str(exc).split())}") from None
 
 
 def to_uint8(images):

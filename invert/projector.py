@@ -106,19 +106,10 @@ def read_mask(path, *, resolution, image_size=None):
     """
     from pathlib import Path
 
-    from PIL import Image, UnidentifiedImageError
+    from invert.images import load_rgb
 
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            rgb = np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise ImageError(f"mask not found: {path}") from None
-    except IsADirectoryError:
-        raise ImageError(f"expected a mask image file, got a directory: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"cannot read mask {path}: {' '.join(str(exc).split())}") from None
+    rgb = load_rgb(path, what="mask")
     spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
     if (spread > 16).mean() > 0.001:
         raise ImageError(f"mask {path} is a colour image; a mask must be greyscale: white = known pixels, "
