@@ -54,7 +54,7 @@ def choose_vgg_weights():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", default="out/demo")
-    parser.add_argument("--steps", type=int, default=None, help="W+ steps (default: 1000 on GPU, 200 on CPU)")
+    parser.add_argument("--steps", type=int, default=None, help="W+ steps (default: 1000 on a GPU; on a CPU 200 with the trained checkpoint, 100 offline)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
