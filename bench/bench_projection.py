@@ -72,10 +72,9 @@ PATHS = {
     "bf16 + channels_last + huge pages": {"amp": "bf16", "channels_last": True},
 }
 CUDA_ONLY = {"+ tf32", "+ fp16 autocast"}
-CPU_ONLY = {"+ huge pages", "bf16 + channels_last + huge pages"}
 # Paths that differ in a process-wide setting read once at start-up; they are measured in a child process.
-PROCESS_ENV = {"+ huge pages": {"THP_MEM_ALLOC_ENABLE": "1"},
-               "bf16 + channels_last + huge pages": {"THP_MEM_ALLOC_ENABLE": "1"}}
+PROCESS_ENV = {name: {"THP_MEM_ALLOC_ENABLE": "1"} for name in PATHS if name.endswith("huge pages")}
+CPU_ONLY = set(PROCESS_ENV)  # huge pages concern PyTorch's CPU allocator only
 
 
 class PeakMemory:

@@ -288,6 +288,10 @@ def test_random_generator_is_flagged(tmp_path):
     metrics = json.loads((tmp_path / "r_metrics.json").read_text())
     assert metrics["random_generator"] is True and "RANDOM generator weights" in metrics["warning"]
     assert metrics["generator"]["sha256"] == "random:32:0"
+    for name in ("r_proj.png", "r_compare.png"):  # the rendered images say so too
+        with Image.open(tmp_path / name) as image:
+            assert image.text["random_generator"].startswith("true: RANDOM weights")
+            assert image.text["generator_sha256"] == "random:32:0"
 
 
 def test_video_gif(images, tiny, tmp_path, G):

@@ -85,8 +85,7 @@ def main(ctx, debug, quiet):
     ctx.obj["debug"] = debug
     level = logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=logging.DEBUG if debug else level, format="%(message)s", stream=sys.stderr)
-    # A user's OMP_NUM_THREADS wins; otherwise torch picks its own default.
-    os.environ.setdefault("KMP_WARNINGS", "0")
+    os.environ.setdefault("KMP_WARNINGS", "0")  # silence Intel OpenMP's deprecation chatter (a user's setting wins)
     # Before torch allocates anything: large CPU tensors on transparent huge pages (a user's setting wins).
     from invert.hugepages import request_cpu_huge_pages
 

@@ -319,18 +319,19 @@ def _save_batch(batch, result, context):
     """Write every output of one projected batch and print a line per image."""
     from invert import __version__
     from invert.fileio import save_json
-    from invert.images import save_animation, save_png, side_by_side, to_uint8
+    from invert.images import generator_metadata, save_animation, save_png, side_by_side, to_uint8
     from invert.latents import save_latent
     from invert.metrics import reconstruction_metrics
 
     G = context["generator"]
+    metadata = generator_metadata(G)  # rendered images name their generator (and say when it is random)
     reconstructions = to_uint8(result.images)
     for i, (target, paths) in enumerate(batch):
         noise = None if result.noise is None else [n[i if n.shape[0] > 1 else 0] for n in result.noise]
         save_latent(paths["latent"], result.ws[i], noise=noise)
         save_png(paths["aligned"], target["image"])
-        save_png(paths["proj"], reconstructions[i])
-        save_png(paths["compare"], side_by_side(target["image"], reconstructions[i]))
+        save_png(paths["proj"], reconstructions[i], metadata=metadata)
+        save_png(paths["compare"], side_by_side(target["image"], reconstructions[i]), metadata=metadata)
         if "video" in paths and result.frames:
             frames = [side_by_side(target["image"], frame[i]) for frame in result.frames]
             save_animation(paths["video"], frames, fps=context["fps"])
