@@ -181,7 +181,8 @@ class ProjectionLoss(nn.Module):
         features = None
         if self.uses_perceptual:
             with torch.no_grad():
-                features = [f.detach() for f in self.perceptual.features(target, mask)]
+                # clone: a compiled trunk replayed as a CUDA graph reuses its output memory on the next run
+                features = [f.detach().clone() for f in self.perceptual.features(target, mask)]
         return PreparedTarget(images=target, mask=mask, features=features)
 
     def forward(self, images, prepared):

@@ -50,6 +50,8 @@ NOISE_LEARNING_RATE = 1.0
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# torch.compile modes; 'reduce-overhead' also replays the compiled kernels as CUDA graphs on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -169,13 +171,24 @@ def _mask_tensor(mask, count, resolution, device):
 # Speed options
 
 
+def _compile_mode(compile):
+    """`compile` as given to project (False/None/'off', True, or a torch.compile mode) -> mode or None."""
+    if compile in (False, None, "off"):
+        return None
+    if compile is True:
+        return "default"
+    if compile not in COMPILE_MODES:
+        raise InvertError(f"unknown compile mode {compile!r}; use off, {', '.join(COMPILE_MODES)}")
+    return compile
+
+
 class _GuardedCompile:
     """torch.compile(fn), falling back to plain `fn` (with one log line) if compiling or running it fails."""
 
-    def __init__(self, fn, name):
+    def __init__(self, fn, name, mode="default"):
         self.fn, self.name, self.compiled = fn, name, None
         try:
-            self.compiled = torch.compile(fn)
+            self.compiled = torch.compile(fn, mode=mode)
         except Exception as exc:  # noqa: BLE001 - any failure means: run uncompiled
             log.warning("torch.compile of %s failed (%s: %s); running it uncompiled", name, type(exc).__name__, exc)
 
@@ -216,7 +229,7 @@ def _configured(perceptual, *, channels_last, compile):
             trunk.to(memory_format=torch.channels_last)
             perceptual.channels_last = True
         if compile:
-            perceptual.extractor = _GuardedCompile(perceptual.trunk, "the perceptual network")
+            perceptual.extractor = _GuardedCompile(perceptual.trunk, "the perceptual network", compile)
         yield
     finally:
         perceptual.extractor = None
@@ -276,8 +289,9 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
       amp            'off', 'bf16' or 'fp16': autocast of generator + perceptual network; latents, noise
                      and the loss stay float32 (fp16 uses a gradient scaler).
       channels_last  run the perceptual network in channels-last memory format.
-      compile        torch.compile the synthesis and perceptual networks (falls back, with a log line,
-                     when compiling fails).
+      compile        torch.compile the synthesis and perceptual networks: True (mode 'default') or a mode
+                     from COMPILE_MODES; 'reduce-overhead' replays them as CUDA graphs on a GPU. Falls
+                     back, with a log line, when compiling fails.
       tf32           allow TF32 matmuls/convolutions on CUDA for the run (restored afterwards).
       video_every    keep a uint8 snapshot of the current reconstructions every k steps (0 = none).
       progress       show a tqdm progress bar with the loss on stderr.
@@ -297,6 +311,7 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
         raise InvertError(f"unknown amp mode {amp!r}; use off, bf16 or fp16")
     if num_steps < 0 or noise_steps < 0:
         raise InvertError("step counts must be >= 0")
+    compile = _compile_mode(compile)
     targets = _target_tensor(target, resolution, device)
     count = targets.shape[0]
     mask_t = _mask_tensor(mask, count, resolution, device)
@@ -321,10 +336,11 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
                     perceptual_weight=perceptual_weight, masked=mask_t is not None, noise=bool(noise),
                     noise_steps=noise_steps if noise else 0, noise_lr=noise_lr, noise_mse_weight=noise_mse_weight,
                     noise_perceptual_weight=noise_perceptual_weight, resumed_noise=init_noise is not None,
-                    amp=amp, channels_last=channels_last, compile=compile, tf32=tf32, batch_size=count)
-    synthesis = _GuardedCompile(G.synthesis, "the synthesis network") if compile else G.synthesis
+                    amp=amp, channels_last=channels_last, compile=compile or False, tf32=tf32,
+                    batch_size=count)
+    synthesis = _GuardedCompile(G.synthesis, "the synthesis network", compile) if compile else G.synthesis
     run = _Run(count=count, amp=amp, device=device, progress=progress, video_every=video_every,
-               callback=callback)
+               callback=callback, cuda_graphs=compile == "reduce-overhead" and device.type == "cuda")
 
     with _tf32(tf32, device), _configured(perceptual, channels_last=channels_last, compile=compile):
         # W+ stage: the latent is [N, num_ws, w_dim], or [N, 1, w_dim] broadcast in W space.
@@ -450,8 +466,9 @@ def _noise_or_stored(G, noise):
 class _Run:
     """State shared by the stages of one projection: amp, progress, snapshots, interruption."""
 
-    def __init__(self, *, count, amp, device, progress, video_every, callback):
+    def __init__(self, *, count, amp, device, progress, video_every, callback, cuda_graphs=False):
         self.count, self.device, self.progress = count, device, progress
+        self.cuda_graphs = cuda_graphs
         self.amp_dtype = AMP_DTYPES[amp]
         self.video_every, self.callback = video_every, callback
         self.frames, self.interrupted = [], False
@@ -472,6 +489,8 @@ class _Run:
         done = 0
         try:
             for step in range(steps):
+                if self.cuda_graphs:  # a new iteration: the previous step's graph outputs may be reused
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast:
                     images = render_fn()
                     losses = loss_fn(images, prepared)  # [N], float32

@@ -235,6 +235,19 @@ def test_options_reach_the_projector(images, tiny, tmp_path, G):
     assert bad_device.exit_code == 1 and "unknown device 'tpu'" in bad_device.stderr
 
 
+
+def test_compile_options(images, tiny, tmp_path, monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda fn, *, mode=None: modes.append(mode) or fn)
+    for flags, expected in ((["--compile"], "default"), (["--compile-mode", "reduce-overhead"], "reduce-overhead")):
+        out = tmp_path / expected
+        result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, *flags, "--outdir", out)
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "img0_metrics.json").read_text())["settings"]["compile"] == expected
+        assert modes[-2:] == [expected, expected]
+    bad = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--compile-mode", "fast")
+    assert bad.exit_code == 2 and "'fast' is not one of 'default', 'reduce-overhead', 'max-autotune'" in bad.stderr
+
 def test_mask_inpaints_the_unknown_region(images, tiny, tmp_path, renders):
     mask = np.zeros((32, 32), np.uint8)
     mask[:, :16] = 255

@@ -263,6 +263,27 @@ def test_compile_falls_back_when_it_fails(G, perceptual, targets, monkeypatch, c
                        plain.ws)
 
 
+
+def test_compile_mode_reaches_torch_compile(G, perceptual, targets, monkeypatch):
+    plain = projector.project(G, targets[:1], num_steps=3, perceptual=perceptual)
+    modes = []
+
+    def recording_compile(fn, *, mode=None):
+        modes.append(mode)
+        return fn  # compiled code must give what eager code gives; the identity does exactly
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    graphs = projector.project(G, targets[:1], num_steps=3, perceptual=perceptual, compile="reduce-overhead")
+    assert modes == ["reduce-overhead", "reduce-overhead"]  # synthesis and perceptual network
+    assert torch.equal(graphs.ws, plain.ws) and graphs.settings["compile"] == "reduce-overhead"
+    assert projector.project(G, targets[:1], num_steps=1, perceptual=perceptual, compile=True).settings["compile"] \
+        == "default"
+    assert modes[-2:] == ["default", "default"]
+    assert projector.project(G, targets[:1], num_steps=1, perceptual=perceptual, compile="off").settings["compile"] \
+        is False
+    with pytest.raises(InvertError, match="unknown compile mode 'fast'; use off, default, reduce-overhead"):
+        projector.project(G, targets[:1], num_steps=1, perceptual=perceptual, compile="fast")
+
 def test_video_frames(G, perceptual, targets):
     result = projector.project(G, targets, num_steps=6, perceptual=perceptual, noise=True, noise_steps=4,
                                video_every=2)

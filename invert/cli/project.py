@@ -137,6 +137,9 @@ def output_paths(stem, folder, *, video_format=None):
               help="Mixed precision for generator and VGG (latents and loss stay float32).")
 @click.option("--channels-last", is_flag=True, help="Run VGG16 in channels-last memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks (falls back if it fails).")
+@click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+              help="torch.compile mode (implies --compile); 'reduce-overhead' replays the networks as CUDA "
+                   "graphs on a GPU.")
 @click.option("--tf32", is_flag=True, help="Allow TF32 on CUDA.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 @device_option
@@ -144,7 +147,7 @@ def output_paths(stem, folder, *, video_format=None):
 def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, perceptual_weight, init, seed,
             noise, noise_steps, noise_lr, noise_perceptual_weight, mask, batch_size, align, landmarks_path,
             face_index, all_faces, upsample, resume, resume_noise, video, video_format, video_every, fps,
-            vgg_weights, amp, channels_last, compile_, tf32, threads, device, force):
+            vgg_weights, amp, channels_last, compile_, compile_mode, tf32, threads, device, force):
     """Project IMAGES (files, folders or glob patterns) into a generator and save latents and images.
 
     \b
@@ -189,7 +192,7 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
     options = dict(num_steps=steps, lr=lr, space=space, init=init, seed=seed, mse_weight=mse_weight,
                    perceptual_weight=perceptual_weight, noise=noise, noise_steps=noise_steps, noise_lr=noise_lr,
                    noise_perceptual_weight=noise_perceptual_weight, amp=amp, channels_last=channels_last,
-                   compile=compile_, tf32=tf32, video_every=every, progress=sys.stderr.isatty())
+                   compile=compile_mode or compile_, tf32=tf32, video_every=every, progress=sys.stderr.isatty())
     context = dict(generator=G, vgg_info=vgg_info, lpips_model=lpips_model, lpips_note=lpips_note, fps=fps,
                    align=align, loss_kind=loss_kind)
 
