@@ -24,6 +24,8 @@ PyTorch reads it once per process, so this process measures everything else with
 paths run in a child process that rebuilds the same generator, targets and VGG.
 
 Results go to bench/results/<device kind>-<date>.json and .md (or --name), and bench/results/latest-<device kind>.md.
+They are rewritten after every measurement, so a run that is cut short keeps what it measured; with
+`--budget-minutes`, nothing new starts once the budget is spent and the results list what was skipped.
 """
 import argparse
 import datetime
@@ -66,12 +68,14 @@ PATHS = {
     "+ tf32": {"tf32": True},
     "+ bf16 autocast": {"amp": "bf16"},
     "+ fp16 autocast": {"amp": "fp16"},
-    "+ compile": {"compile": True},
-    "bf16 + channels_last + compile": {"amp": "bf16", "channels_last": True, "compile": True},
     "+ huge pages": {},
     "bf16 + channels_last + huge pages": {"amp": "bf16", "channels_last": True},
+    # compiling is slow: these come last, so that a run cut short by --budget-minutes has the rest
+    "+ compile": {"compile": True},
+    "+ compile, CUDA graphs": {"compile": "reduce-overhead"},
+    "bf16 + channels_last + compile": {"amp": "bf16", "channels_last": True, "compile": True},
 }
-CUDA_ONLY = {"+ tf32", "+ fp16 autocast"}
+CUDA_ONLY = {"+ tf32", "+ fp16 autocast", "+ compile, CUDA graphs"}
 # Paths that differ in a process-wide setting read once at start-up; they are measured in a child process.
 PROCESS_ENV = {name: {"THP_MEM_ALLOC_ENABLE": "1"} for name in PATHS if name.endswith("huge pages")}
 CPU_ONLY = set(PROCESS_ENV)  # huge pages concern PyTorch's CPU allocator only
@@ -269,6 +273,8 @@ def main():
     parser.add_argument("--no-quality", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--note", default="", help="a remark stored with the results (e.g. machine load)")
+    parser.add_argument("--budget-minutes", type=float,
+                        help="start no new measurement after this many minutes (the results say what was skipped)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", help="results file stem (default: <device kind>-<date>)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one path's measurements, as JSON
@@ -285,10 +291,11 @@ def main():
     generators = (args.generators.split(",") if args.generators
                   else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:128"])
     batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if full else [1, 4])
-    warmup = args.warmup if args.warmup is not None else (10 if gpu else 2)
-    steps = args.steps or (30 if gpu else 4)
-    repeats = args.repeats or (3 if gpu else 1)
-    quality_steps = args.quality_steps or (300 if gpu else 30)
+    # GPU preset: sized so that 1024² with every path fits a few minutes of a lent machine (bench/gpu_run.sh)
+    warmup = args.warmup if args.warmup is not None else (5 if gpu else 2)
+    steps = args.steps or (20 if gpu else 4)
+    repeats = args.repeats or (2 if gpu else 1)
+    quality_steps = args.quality_steps or (200 if gpu else 30)
     quality_images = args.quality_images or (4 if gpu else 2)
     paths = [p for p in (args.paths.split(",") if args.paths else PATHS)
              if (gpu or p not in CUDA_ONLY) and (cpu or p not in CPU_ONLY)]
@@ -304,8 +311,20 @@ def main():
         "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "vgg_weights": vgg_info["source"], "warmup": warmup, "steps": steps, "repeats": repeats,
         "quality_steps": 0 if args.no_quality else quality_steps, "note": args.note, "rows": [], "quality": [],
+        "skipped": [],
     }
+    deadline = time.monotonic() + args.budget_minutes * 60 if args.budget_minutes else None
+
+    def out_of_time(spec, what):
+        if deadline is not None and time.monotonic() > deadline:
+            report["skipped"].append(f"{spec}: {what}")
+            print(f"  skipped (time budget spent): {what}", flush=True)
+            return True
+        return False
+
     for spec in generators:
+        if out_of_time(spec, "everything"):
+            continue
         G = load_generator(spec, device=device, verbose=False)
         target_count = max(max(batches), quality_images)
         targets = make_targets(G, target_count, seed=1)
@@ -313,11 +332,17 @@ def main():
         base_step, base_mem = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
                                             device=device)
         print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
+        reference = None
+        if not args.no_quality:
+            reference = baseline_quality(G, vgg, targets[:quality_images], steps=quality_steps, device=device)
+            print(f"  quality {'baseline fp32 eager':<34} {reference:6.2f} dB", flush=True)
         job = {"spec": spec, "device": str(device), "threads": torch.get_num_threads(), "batches": batches,
                "warmup": warmup, "steps": steps, "repeats": repeats, "target_count": target_count,
                "quality_steps": report["quality_steps"], "quality_images": quality_images}
         measured = {}
         for name in paths:
+            if out_of_time(spec, name):
+                continue
             measured[name] = (measure_in_child(name, job) if name in PROCESS_ENV
                               else measure_path(G, perceptual, targets, name, job))
             for batch in batches:
@@ -327,28 +352,40 @@ def main():
                 else:
                     print(f"  batch {batch:>2}  {name:<34} {timing[0] / batch * 1000:8.1f} ms/image-step "
                           f"x{base_step * batch / timing[0]:.2f}", flush=True)
-        for batch in batches:
-            base = base_step * batch  # the baseline projects one image at a time
-            report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", base, base_mem, base, batch))
-            for name in paths:
-                timing = measured[name]["batches"][batch]
-                if not isinstance(timing, str):
-                    report["rows"].append(_row(spec, G, batch, name, timing[0], timing[1], base, batch))
-        if not args.no_quality:
-            reference = baseline_quality(G, vgg, targets[:quality_images], steps=quality_steps, device=device)
-            scores = {"baseline fp32 eager": reference}
-            scores.update({name: m["psnr"] for name, m in measured.items() if m["psnr"] is not None})
-            for name, value in scores.items():
-                delta = value - reference
-                report["quality"].append({"generator": spec, "path": name, "steps": quality_steps,
-                                          "images": quality_images, "psnr_db": round(value, 3),
-                                          "delta_db": round(delta, 3),
-                                          "keeps_quality": delta >= -QUALITY_TOLERANCE_DB})
-                print(f"  quality {name:<34} {value:6.2f} dB ({delta:+.2f})", flush=True)
+            if measured[name]["psnr"] is not None and reference is not None:
+                print(f"  quality {name:<34} {measured[name]['psnr']:6.2f} dB "
+                      f"({measured[name]['psnr'] - reference:+.2f})", flush=True)
+            add_generator_results(report, spec, G, batches, (base_step, base_mem), reference, measured,
+                                  quality_images)
+            write_results(report, Path(args.out), name=args.name, quiet=True)
+        add_generator_results(report, spec, G, batches, (base_step, base_mem), reference, measured, quality_images)
         del G
         if gpu:
             torch.cuda.empty_cache()
     write_results(report, Path(args.out), name=args.name)
+
+
+def add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images):
+    """(Re)write the rows and quality entries of generator `spec` from what has been measured so far."""
+    report["rows"] = [r for r in report["rows"] if r["generator"] != spec]
+    report["quality"] = [q for q in report["quality"] if q["generator"] != spec]
+    base_step, base_mem = baseline
+    for batch in batches:
+        base = base_step * batch  # the baseline projects one image at a time
+        report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", base, base_mem, base, batch))
+        for name, result in measured.items():
+            timing = result["batches"][batch]
+            if not isinstance(timing, str):
+                report["rows"].append(_row(spec, G, batch, name, timing[0], timing[1], base, batch))
+    if reference is None:
+        return
+    scores = {"baseline fp32 eager": reference}
+    scores.update({name: m["psnr"] for name, m in measured.items() if m["psnr"] is not None})
+    for name, value in scores.items():
+        delta = value - reference
+        report["quality"].append({"generator": spec, "path": name, "steps": report["quality_steps"],
+                                  "images": quality_images, "psnr_db": round(value, 3), "delta_db": round(delta, 3),
+                                  "keeps_quality": delta >= -QUALITY_TOLERANCE_DB})
 
 
 def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
@@ -358,7 +395,7 @@ def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
             "peak_memory_mb": round(memory / 2 ** 20, 1), "speedup_vs_baseline": round(baseline_seconds / seconds, 3)}
 
 
-def write_results(report, outdir, *, name=None):
+def write_results(report, outdir, *, name=None, quiet=False):
     outdir.mkdir(parents=True, exist_ok=True)
     kind = report["device_type"]
     stem = name or f"{kind}-{report['date'][:10]}"
@@ -366,7 +403,8 @@ def write_results(report, outdir, *, name=None):
     markdown = to_markdown(report)
     (outdir / f"{stem}.md").write_text(markdown)
     (outdir / f"latest-{kind}.md").write_text(markdown)
-    print(f"wrote {outdir / f'{stem}.json'} and .md")
+    if not quiet:
+        print(f"wrote {outdir / f'{stem}.json'} and .md")
 
 
 def to_markdown(report):
@@ -389,6 +427,8 @@ def to_markdown(report):
         for q in report["quality"]:
             lines.append(f"| {q['generator']} | {q['path']} | {q['psnr_db']:.2f} | {q['delta_db']:+.2f} | "
                          f"{'yes' if q['keeps_quality'] else 'no'} |")
+    if report.get("skipped"):
+        lines += ["", "Not measured (the time budget was spent): " + "; ".join(report["skipped"]) + "."]
     return "\n".join(lines) + "\n"
 
 
