@@ -30,3 +30,22 @@ def resolve_device(spec="auto"):
     elif device.type != "cpu":
         raise InvertError(f"unsupported device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
+
+
+def native_bf16(device):
+    """Whether `device` computes bfloat16 in hardware: a CPU with AMX or AVX512-BF16, or a CUDA GPU that
+    supports it without emulation (Ampere or newer). Elsewhere bf16 autocast is emulated and slower."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # older torch: no including_emulation
+            return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private, so guarded
+            try:
+                if getattr(torch.cpu, check)():
+                    return True
+            except Exception:  # noqa: BLE001 - a missing or failing probe means: not known to be native
+                continue
+    return False

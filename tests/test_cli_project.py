@@ -248,6 +248,16 @@ def test_compile_options(images, tiny, tmp_path, monkeypatch):
     bad = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--compile-mode", "fast")
     assert bad.exit_code == 2 and "'fast' is not one of 'default', 'reduce-overhead', 'max-autotune'" in bad.stderr
 
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_tip_on_cpus_that_compute_it_natively(images, tiny, tmp_path, monkeypatch, native):
+    monkeypatch.setattr("invert.devices.native_bf16", lambda device: native)
+    result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--device", "cpu", "--outdir", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert ("Tip: this CPU computes bf16 natively: --amp bf16" in result.stderr) is native
+    asked = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--amp", "bf16", "--outdir", tmp_path / "b")
+    assert asked.exit_code == 0 and "Tip:" not in asked.stderr
+
 def test_mask_inpaints_the_unknown_region(images, tiny, tmp_path, renders):
     mask = np.zeros((32, 32), np.uint8)
     mask[:, :16] = 255

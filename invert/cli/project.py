@@ -159,7 +159,7 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
     import torch
 
     from invert import projector
-    from invert.devices import resolve_device
+    from invert.devices import native_bf16, resolve_device
     from invert.errors import InvertError
 
     if all_faces and face_index is not None:
@@ -195,6 +195,10 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
                    compile=compile_mode or compile_, tf32=tf32, video_every=every, progress=sys.stderr.isatty())
     context = dict(generator=G, vgg_info=vgg_info, lpips_model=lpips_model, lpips_note=lpips_note, fps=fps,
                    align=align, loss_kind=loss_kind)
+
+    if amp == "off" and dev.type == "cpu" and native_bf16(dev):
+        click.echo("Tip: this CPU computes bf16 natively: --amp bf16 projects about 1.2-2x faster, within "
+                   "0.1 dB after 1000 steps in our benchmark (README, Speed).", err=True)
 
     written = 0
     for start in range(0, len(plan), batch_size):
