@@ -287,6 +287,10 @@ def main():
 
     device = resolve_device(args.device)
     gpu, cpu = device.type == "cuda", device.type == "cpu"
+    if gpu:
+        # PyTorch allows TF32 in cuDNN convolutions by default; the projector runs strict float32 unless
+        # asked (tf32=True), so the baseline must too, or it would be timed at TF32 speed.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     full = args.full
     generators = (args.generators.split(",") if args.generators
                   else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:128"])
