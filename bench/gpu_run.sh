@@ -33,6 +33,10 @@ if [ -z "${SKIP_TESTS:-}" ]; then
     | tee "$out/cuda-tests.log"
 fi
 
+# modulated convolution, activations vs weights form, at batch 1 (seconds; decides ops.modulated_conv2d on GPUs)
+[ -z "${SKIP_MODCONV:-}" ] && timeout 120 python3 bench/modconv.py --device "${BENCH_DEVICE:-cuda}" \
+  --generators random:256,random:ffhq-1024 --out "$out" 2>&1 | tail -3
+
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--full)
 timeout "${BENCH_TIMEOUT:-400}" python3 bench/bench_projection.py --device "${BENCH_DEVICE:-cuda}" \
