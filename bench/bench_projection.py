@@ -12,7 +12,8 @@ ImageNet weights when they are on disk, else seeded random weights (same cost; n
 Speed: per configuration, `--warmup` steps are run and discarded, then `--steps` steps are timed one
 by one (CUDA synchronised); the figure is the median step over `--repeats` runs. Images per hour assume
 1000 W+ steps per image. Peak memory is CUDA's max_memory_allocated on a GPU, and on the CPU the peak
-resident-set growth over the run (sampled every 2 ms).
+resident-set growth over the run (sampled every 2 ms). The first step of a path is reported on its own:
+compiling and capturing CUDA graphs happen there, and a user pays them once per run.
 
 Quality: each path projects the same in-domain targets (rendered from random W+ codes by the same
 generator and quantised to 8 bits, so they are exactly reachable) for `--quality-steps` steps from the
@@ -154,8 +155,8 @@ def make_targets(G, count, seed):
 
 
 def time_baseline(G, vgg, target, *, warmup, steps, repeats, device):
-    """Median seconds of one baseline step for one image, and its peak memory."""
-    medians, peak = [], 0
+    """Median seconds of one baseline step for one image, its peak memory, and its first step's seconds."""
+    medians, peak, first = [], 0, None
     target_t = torch.from_numpy(from_uint8(target)).to(device)
     for _ in range(repeats):
         timer = StepTimer(device)
@@ -164,12 +165,14 @@ def time_baseline(G, vgg, target, *, warmup, steps, repeats, device):
             baseline_project_one(G, vgg, target_t, num_steps=warmup + steps, callback=timer)
         medians.append(timer.median(warmup))
         peak = max(peak, mem.peak)
-    return statistics.median(medians), peak
+        first = timer.times[0] if first is None else first
+    return statistics.median(medians), peak, first
 
 
 def time_path(G, perceptual, targets, options, *, warmup, steps, repeats, device):
-    """Median seconds of one step of `project` on the whole batch `targets`, and its peak memory."""
-    medians, peak = [], 0
+    """Median seconds of one step of `project` on the whole batch `targets`, its peak memory, and the
+    seconds of the very first step (compiling or capturing CUDA graphs happens there)."""
+    medians, peak, first = [], 0, None
     for _ in range(repeats):
         timer = StepTimer(device)
         with PeakMemory(device) as mem:
@@ -177,7 +180,8 @@ def time_path(G, perceptual, targets, options, *, warmup, steps, repeats, device
             project(G, targets, num_steps=warmup + steps, perceptual=perceptual, callback=timer, **options)
         medians.append(timer.median(warmup))
         peak = max(peak, mem.peak)
-    return statistics.median(medians), peak
+        first = timer.times[0] if first is None else first
+    return statistics.median(medians), peak, first
 
 
 def baseline_quality(G, vgg, targets, *, steps, device):
@@ -333,7 +337,7 @@ def main():
         target_count = max(max(batches), quality_images)
         targets = make_targets(G, target_count, seed=1)
         print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
-        base_step, base_mem = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
+        base_step, base_mem, base_first = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
                                             device=device)
         print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
         reference = None
@@ -359,10 +363,10 @@ def main():
             if measured[name]["psnr"] is not None and reference is not None:
                 print(f"  quality {name:<34} {measured[name]['psnr']:6.2f} dB "
                       f"({measured[name]['psnr'] - reference:+.2f})", flush=True)
-            add_generator_results(report, spec, G, batches, (base_step, base_mem), reference, measured,
+            add_generator_results(report, spec, G, batches, (base_step, base_mem, base_first), reference, measured,
                                   quality_images)
             write_results(report, Path(args.out), name=args.name, quiet=True)
-        add_generator_results(report, spec, G, batches, (base_step, base_mem), reference, measured, quality_images)
+        add_generator_results(report, spec, G, batches, (base_step, base_mem, base_first), reference, measured, quality_images)
         del G
         if gpu:
             torch.cuda.empty_cache()
@@ -373,14 +377,14 @@ def add_generator_results(report, spec, G, batches, baseline, reference, measure
     """(Re)write the rows and quality entries of generator `spec` from what has been measured so far."""
     report["rows"] = [r for r in report["rows"] if r["generator"] != spec]
     report["quality"] = [q for q in report["quality"] if q["generator"] != spec]
-    base_step, base_mem = baseline
+    base_step, base_mem, base_first = baseline
     for batch in batches:
         base = base_step * batch  # the baseline projects one image at a time
-        report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", base, base_mem, base, batch))
+        report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", (base, base_mem, base_first), base, batch))
         for name, result in measured.items():
             timing = result["batches"][batch]
             if not isinstance(timing, str):
-                report["rows"].append(_row(spec, G, batch, name, timing[0], timing[1], base, batch))
+                report["rows"].append(_row(spec, G, batch, name, timing, base, batch))
     if reference is None:
         return
     scores = {"baseline fp32 eager": reference}
@@ -392,11 +396,13 @@ def add_generator_results(report, spec, G, batches, baseline, reference, measure
                                   "keeps_quality": delta >= -QUALITY_TOLERANCE_DB})
 
 
-def _row(spec, G, batch, name, seconds, memory, baseline_seconds, batch_size):
+def _row(spec, G, batch, name, timing, baseline_seconds, batch_size):
+    seconds, memory, first = timing
     return {"generator": spec, "resolution": G.resolution, "batch": batch, "path": name,
             "seconds_per_step": round(seconds, 5), "ms_per_image_step": round(seconds / batch_size * 1000, 2),
             "images_per_hour_at_1000_steps": round(3600 / (seconds * 1000 / batch_size), 2),
-            "peak_memory_mb": round(memory / 2 ** 20, 1), "speedup_vs_baseline": round(baseline_seconds / seconds, 3)}
+            "peak_memory_mb": round(memory / 2 ** 20, 1), "speedup_vs_baseline": round(baseline_seconds / seconds, 3),
+            "first_step_s": round(first, 3)}
 
 
 def write_results(report, outdir, *, name=None, quiet=False):
@@ -416,14 +422,18 @@ def to_markdown(report):
              f"torch {report['torch']}, Python {report['python']}, {report['date']}. "
              f"Median of {report['repeats']} run(s) of {report['steps']} timed steps after {report['warmup']} "
              f"warm-up steps. VGG16 weights: {report['vgg_weights']}. Generators have random weights of the "
-             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image."
+             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image. First step: "
+             "seconds of a path's very first step (compiling and CUDA-graph capture happen there), outside the "
+             "per-step figures."
              + (f" Note: {report['note']}" if report.get("note") else ""), "",
-             "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up | "
+             "first step (s) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in report["rows"]:
         lines.append(f"| {row['generator']} ({row['resolution']}²) | {row['batch']} | {row['path']} | "
                      f"{row['ms_per_image_step']:.1f} | {row['images_per_hour_at_1000_steps']:.1f} | "
-                     f"{row['peak_memory_mb']:.0f} | ×{row['speedup_vs_baseline']:.2f} |")
+                     f"{row['peak_memory_mb']:.0f} | ×{row['speedup_vs_baseline']:.2f} | "
+                     f"{row['first_step_s']:.1f} |")
     if report["quality"]:
         lines += ["", f"Quality after {report['quality_steps']} W+ steps on in-domain targets (PSNR on 8-bit images; "
                   f"a path more than {QUALITY_TOLERANCE_DB} dB below the baseline stays off by default):", "",

@@ -43,14 +43,15 @@ def test_budget_stops_new_measurements_and_results_say_so(bench, monkeypatch, tm
         (1, "baseline fp32 eager"), (1, "batched fp32"), (2, "baseline fp32 eager"), (2, "batched fp32")]
     baseline, batched = report["rows"][2], report["rows"][3]
     assert baseline["resolution"] == 64 and baseline["speedup_vs_baseline"] == 1.0
-    assert batched["ms_per_image_step"] > 0
+    assert batched["ms_per_image_step"] > 0 and all(r["first_step_s"] > 0 for r in report["rows"])
     assert batched["speedup_vs_baseline"] == pytest.approx(
         baseline["seconds_per_step"] / batched["seconds_per_step"], rel=1e-2)
     assert [q["path"] for q in report["quality"]] == ["baseline fp32 eager", "batched fp32"]
     # the batched path optimises each image as the baseline does: same PSNR after the same steps
     assert math.isfinite(report["quality"][0]["psnr_db"]) and abs(report["quality"][1]["delta_db"]) < 0.05
     markdown = (tmp_path / "t.md").read_text()
-    assert "| random:64 (64²) | 2 | batched fp32 |" in markdown
+    assert f"| random:64 (64²) | 2 | batched fp32 | {batched['ms_per_image_step']:.1f} |" in markdown
+    assert markdown.count(" |\n") >= 6 and "| speed-up | first step (s) |" in markdown
     assert "Not measured (the time budget was spent): random:64: + channels_last." in markdown
     assert (tmp_path / "latest-cpu.md").read_text() == markdown
     assert "skipped (time budget spent): + channels_last" in capsys.readouterr().out
