@@ -245,6 +245,12 @@ def test_compile_options(images, tiny, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert json.loads((out / "img0_metrics.json").read_text())["settings"]["compile"] == expected
         assert modes[-2:] == [expected, expected]
+    from invert.projector import COMPILE_MODES
+
+    from invert.cli.project import project as project_command
+
+    choices = next(o for o in project_command.params if o.name == "compile_mode").type.choices
+    assert tuple(choices) == COMPILE_MODES  # the command line offers what the projector accepts
     bad = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--compile-mode", "fast")
     assert bad.exit_code == 2 and "'fast' is not one of 'default', 'reduce-overhead', 'max-autotune'" in bad.stderr
 
