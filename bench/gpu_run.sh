@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine: the CUDA tests, then the benchmark at full size within a time budget.
 #
-# Sized for a short lease (one command of at most 10 minutes): the tests take a few minutes, the
-# benchmark stops starting new measurements after $BENCH_BUDGET_MINUTES and is killed after
-# $BENCH_TIMEOUT seconds; it rewrites its results after every measurement, so whatever it measured
+# Sized for a short lease (one command may run 10 minutes): the tests are stopped after 180 s, the
+# modulated-convolution comparison after 60 s, and the benchmark starts nothing new after
+# $BENCH_BUDGET_MINUTES (4) and is killed after $BENCH_TIMEOUT (280) seconds. It rewrites its results
+# after every measurement, so whatever it measured
 # comes back. Everything lands in $OUT (the device tool's folder), or in bench/results/ without it.
 #
 # The GPU machine has PyTorch but not this package, and only the repository travels there, so the
@@ -29,15 +30,15 @@ export STYLEGAN_INVERT_FIXTURES="${STYLEGAN_INVERT_FIXTURES:-$PWD/.gpu-fixtures}
 cat "$out/gpu-env.txt"
 
 if [ -z "${SKIP_TESTS:-}" ]; then
-  timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
+  timeout "${TEST_TIMEOUT:-180}" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
     | tee "$out/cuda-tests.log"
 fi
 
 # modulated convolution, activations vs weights form, at batch 1 (seconds; decides ops.modulated_conv2d on GPUs)
-[ -z "${SKIP_MODCONV:-}" ] && timeout 120 python3 bench/modconv.py --device "${BENCH_DEVICE:-cuda}" \
+[ -z "${SKIP_MODCONV:-}" ] && timeout 60 python3 bench/modconv.py --device "${BENCH_DEVICE:-cuda}" \
   --generators random:256,random:ffhq-1024 --out "$out" 2>&1 | tail -3
 
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--full)
-timeout "${BENCH_TIMEOUT:-400}" python3 bench/bench_projection.py --device "${BENCH_DEVICE:-cuda}" \
-  --budget-minutes "${BENCH_BUDGET_MINUTES:-5}" --out "$out" "${args[@]}" 2>&1 | tee "$out/bench.log"
+timeout "${BENCH_TIMEOUT:-280}" python3 bench/bench_projection.py --device "${BENCH_DEVICE:-cuda}" \
+  --budget-minutes "${BENCH_BUDGET_MINUTES:-4}" --out "$out" "${args[@]}" 2>&1 | tee "$out/bench.log"
