@@ -4,8 +4,8 @@
 # Sized for a short lease (one command may run 10 minutes): the tests are stopped after 180 s, the
 # modulated-convolution comparison after 60 s, and the benchmark starts nothing new after
 # $BENCH_BUDGET_MINUTES (4) and is killed after $BENCH_TIMEOUT (280) seconds. It rewrites its results
-# after every measurement, so whatever it measured
-# comes back. Everything lands in $OUT (the device tool's folder), or in bench/results/ without it.
+# after every measurement, so whatever it measured comes back. Everything lands in $OUT (the device
+# tool's folder), or in bench/results/ without it.
 #
 # The GPU machine has PyTorch but not this package, and only the repository travels there, so the
 # tests read the conformance fixtures from .gpu-fixtures/ (ignored by git), filled here first:
