@@ -337,8 +337,8 @@ def main():
         target_count = max(max(batches), quality_images)
         targets = make_targets(G, target_count, seed=1)
         print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
-        base_step, base_mem, base_first = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats,
-                                            device=device)
+        baseline = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats, device=device)
+        base_step = baseline[0]
         print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
         reference = None
         if not args.no_quality:
@@ -348,6 +348,8 @@ def main():
                "warmup": warmup, "steps": steps, "repeats": repeats, "target_count": target_count,
                "quality_steps": report["quality_steps"], "quality_images": quality_images}
         measured = {}
+        add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images)
+        write_results(report, Path(args.out), name=args.name, quiet=True)
         for name in paths:
             if out_of_time(spec, name):
                 continue
@@ -363,10 +365,8 @@ def main():
             if measured[name]["psnr"] is not None and reference is not None:
                 print(f"  quality {name:<34} {measured[name]['psnr']:6.2f} dB "
                       f"({measured[name]['psnr'] - reference:+.2f})", flush=True)
-            add_generator_results(report, spec, G, batches, (base_step, base_mem, base_first), reference, measured,
-                                  quality_images)
+            add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images)
             write_results(report, Path(args.out), name=args.name, quiet=True)
-        add_generator_results(report, spec, G, batches, (base_step, base_mem, base_first), reference, measured, quality_images)
         del G
         if gpu:
             torch.cuda.empty_cache()
@@ -374,13 +374,15 @@ def main():
 
 
 def add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images):
-    """(Re)write the rows and quality entries of generator `spec` from what has been measured so far."""
+    """(Re)write the rows and quality entries of generator `spec` from what has been measured so far;
+    `baseline` is time_baseline's (seconds per step, peak memory, first step)."""
     report["rows"] = [r for r in report["rows"] if r["generator"] != spec]
     report["quality"] = [q for q in report["quality"] if q["generator"] != spec]
     base_step, base_mem, base_first = baseline
     for batch in batches:
         base = base_step * batch  # the baseline projects one image at a time
-        report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", (base, base_mem, base_first), base, batch))
+        report["rows"].append(_row(spec, G, batch, "baseline fp32 eager", (base, base_mem, base_first), base,
+                                   batch))
         for name, result in measured.items():
             timing = result["batches"][batch]
             if not isinstance(timing, str):
