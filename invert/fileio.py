@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from invert.errors import OutputExistsError
+from invert.errors import InvertError, OutputExistsError
 
 
 @contextlib.contextmanager
@@ -62,3 +62,30 @@ def save_json(path, obj):
 def save_bytes(path, data):
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def locked(path, *, wait=True, what=None):
+    """Hold an exclusive advisory lock on `path` (created if absent) for the duration of the block.
+
+    Serialises read-modify-write cycles (a manifest) and keeps two runs out of one output folder.
+    `wait=False` raises InvertError at once when another process holds the lock; `what` names the
+    protected thing in that message. The lock is released when the block ends or the process dies.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no advisory locks; run unserialised
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise InvertError(f"another stylegan-invert process is using {what or path.parent} (lock {path}); "
+                              "wait for it to finish or choose another folder") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from invert.checkpoints import native, nvidia, rosinality, tensorflow
+from invert.checkpoints.fingerprint import network_fingerprint
 from invert.checkpoints.layout import build_generator, infer_config
 from invert.checkpoints.random import random_generator
 from invert.checkpoints.unpickler import restricted_load
@@ -113,11 +114,13 @@ def load_generator(spec, device="cpu", *, verbose=True):
     """Load a StyleGAN2 generator from a path, a registry name or `random:NAME[:SEED]`.
 
     Returns a `Generator` in eval mode, float32, gradients off, on `device`, with `.source` telling
-    format, path, sha256 and whether the weights are random.
+    format, path, file sha256, the network fingerprint (`invert.checkpoints.fingerprint`) and whether
+    the weights are random.
     """
     spec = str(spec)
     if spec.startswith("random:"):
         generator = random_generator(spec)
+        generator.source["fingerprint"] = network_fingerprint(generator)
         if verbose:
             log.warning("using %s: RANDOM weights (not a trained model; images are not faces)", spec)
         return generator.to(device)
@@ -150,6 +153,7 @@ def load_generator(spec, device="cpu", *, verbose=True):
         _estimate_w_avg(generator)
         generator.source["w_avg"] = "estimated from 10000 random z (the file has no latent_avg)"
         log.info("%s has no latent_avg; estimated w_avg from 10000 random z", path.name)
+    generator.source["fingerprint"] = network_fingerprint(generator)
     generator.notes = notes
     return generator.to(device)
 
