@@ -25,6 +25,30 @@ def find_fixtures_dir():
     return None
 
 
+def pytest_configure(config):
+    """$STYLEGAN_INVERT_TEST_THREADS=N runs torch on N threads (`make test`'s second, one-thread pass).
+
+    OMP_NUM_THREADS alone is not enough: torch reads it once, and a library imported earlier may have set
+    its own count; torch.set_num_threads is what the kernels obey, and it is checked here.
+    """
+    threads = os.environ.get("STYLEGAN_INVERT_TEST_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+        if torch.get_num_threads() != int(threads):
+            raise pytest.UsageError(f"torch runs {torch.get_num_threads()} threads, not {threads}")
+
+
+def pytest_report_header(config):
+    import torch
+
+    limits = [f"{name}={os.environ[name]}" for name in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+                                                         "ATEN_CPU_CAPABILITY") if os.environ.get(name)]
+    return f"torch {torch.__version__}: {torch.get_num_threads()} CPU thread(s), " \
+           f"{torch.backends.cpu.get_cpu_capability()} kernels{', ' + ', '.join(limits) if limits else ''}"
+
+
 FIXTURES = find_fixtures_dir()
 NO_FIXTURES = ("conformance fixtures not found: put them at ../shared/fixtures or set "
                "STYLEGAN_INVERT_FIXTURES to their folder")

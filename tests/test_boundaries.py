@@ -282,11 +282,13 @@ def test_trainer_errors():
         lib.train_boundary(np.zeros([100, NUM_WS, W_DIM]), scores, ratio=0.1)
 
 
+@pytest.mark.numerics
 def test_sample_and_score_uses_the_attribute_scorer(monkeypatch):
     import torch
 
     from editing_helpers import load
     from invert import attributes
+    from numerics import assert_close_to_scale
 
     G = load("random:32")
     seen = []
@@ -305,7 +307,8 @@ def test_sample_and_score_uses_the_attribute_scorer(monkeypatch):
     assert np.isnan(scores).sum() == 2 + 2 + 1
     z = torch.randn([10, G.z_dim], generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
-        np.testing.assert_allclose(codes, G.mapping(z)[:, 0].numpy(), atol=1e-6)
+        # mapped in batches of 4 against one batch of 10: float32 rounding of 8 layers, not bit for bit
+        assert_close_to_scale(codes, G.mapping(z)[:, 0], rtol=1e-5)
     with pytest.raises(BoundaryError, match="unknown attribute 'beard'; the built-in ones are eyes_open, mouth_open"):
         lib.sample_and_score(G, attribute="beard", samples=2)
 

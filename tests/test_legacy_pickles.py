@@ -17,6 +17,9 @@ import pytest
 import torch
 
 from invert.checkpoints import load_generator
+from numerics import assert_close_to_scale
+
+pytestmark = pytest.mark.numerics  # official images reproduced: float32 rounding relative to their magnitude
 from invert.checkpoints.unpickler import PersistentObject, restricted_load
 
 
@@ -113,7 +116,8 @@ def test_python37_numpy1_era_ada_pickle(sg2_dir, tmp_path, fake_modules):
     G = load_generator(path)
     e = np.load(sg2_dir / "adalike_expected.npz")
     with torch.no_grad():
-        assert float((G.synthesis(torch.from_numpy(e["ws"])) - torch.from_numpy(e["img"])).abs().max()) < 1e-4
+        assert_close_to_scale(G.synthesis(torch.from_numpy(e["ws"])), e["img"], rtol=1e-5)
+        # |img_big| reaches 1080 (ToRGB driven past conv_clamp): 2e-2 is 2e-5 of it
         assert float((G.synthesis(torch.from_numpy(e["ws_big"])) - torch.from_numpy(e["img_big"])).abs().max()) < 2e-2
     assert G.config.conv_clamp == 256
 
@@ -133,4 +137,4 @@ def test_stylegan3_repo_pickle_without_clamp_kwargs_defaults_to_256(sg2_dir, tmp
     assert G.config.conv_clamp == 256
     e = np.load(sg2_dir / "tiny_expected.npz")
     with torch.no_grad():  # ordinary images stay far below the clamp, so they still match
-        assert float((G.synthesis(torch.from_numpy(e["ws"])) - torch.from_numpy(e["img"])).abs().max()) < 1e-4
+        assert_close_to_scale(G.synthesis(torch.from_numpy(e["ws"])), e["img"], rtol=1e-5)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from numerics import assert_close_to_scale
 from projection_helpers import render_in_domain
 
 import invert
@@ -13,6 +14,8 @@ from invert import projector
 from invert.errors import ImageError, InvertError, LatentError
 from invert.images import to_uint8
 from invert.metrics import psnr
+
+pytestmark = pytest.mark.numerics  # batches, memory layouts and target types compared after optimisation
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +118,18 @@ def test_batch_gives_each_image_its_own_result(G, perceptual, targets):
     both = projector.project(G, targets, **kwargs)
     for i in range(2):
         alone = projector.project(G, targets[i: i + 1], **kwargs)
-        # The batch changes float rounding (about 1e-6); Adam turns a rounding-sized gradient into a full
-        # step for the odd noise value, so noise maps agree on average, not to the last element.
-        torch.testing.assert_close(both.ws[i], alone.ws[0], rtol=0, atol=1e-4)
+        # The batch changes float rounding (about 1e-6 of the values), and Adam's normalised step turns a
+        # rounding-sized change of a near-zero gradient into a different step for the odd element. So: every
+        # latent element within a tenth of one W+ step (lr 0.01; measured up to 1.4e-4), ...
+        torch.testing.assert_close(both.ws[i], alone.ws[0], rtol=0, atol=1e-3)
+        # ... the noise maps (lr 0.1, so ten times the amplification) within 5 % in norm (measured 1.5 %), ...
         for n_both, n_alone in zip(both.noise, alone.noise):
-            assert (n_both[i] - n_alone[0]).abs().mean() < 1e-3
+            assert float((n_both[i] - n_alone[0]).norm() / n_alone[0].norm()) < 0.05
+        # ... the losses to rounding amplified by those steps (measured 5e-6 and 5e-4), and the
+        # reconstructions' PSNR to 0.01 dB (measured up to 0.0034 dB).
         torch.testing.assert_close(both.loss_w[i], alone.loss_w[0], rtol=1e-4, atol=0)
-        torch.testing.assert_close(both.loss_noise[i], alone.loss_noise[0], rtol=1e-3, atol=0)
-        assert abs(psnr(targets[i], to_uint8(both.images)[i]) - psnr(targets[i], to_uint8(alone.images)[0])) < 0.05
+        torch.testing.assert_close(both.loss_noise[i], alone.loss_noise[0], rtol=5e-3, atol=0)
+        assert abs(psnr(targets[i], to_uint8(both.images)[i]) - psnr(targets[i], to_uint8(alone.images)[0])) < 0.01
 
 
 def test_w_space_broadcasts_one_code(G, perceptual, targets):
@@ -234,6 +241,8 @@ def test_amp_bf16_keeps_float32_latents(G, perceptual, targets):
 def test_channels_last_same_result_and_restored(G, perceptual, targets):
     plain = projector.project(G, targets[:1], num_steps=4, perceptual=perceptual)
     fast = projector.project(G, targets[:1], num_steps=4, perceptual=perceptual, channels_last=True)
+    # channels-last convolutions are other kernels: after 4 Adam steps (lr 0.01) the latents agree to 1 % of a
+    # step (measured up to 1.2e-5)
     torch.testing.assert_close(fast.ws, plain.ws, rtol=0, atol=1e-4)
     weight = perceptual.vgg.features[0].weight
     assert weight.is_contiguous() and not perceptual.channels_last
@@ -307,7 +316,8 @@ def test_bad_arguments(G, perceptual, targets):
     as_tensor = torch.from_numpy(targets).permute(0, 3, 1, 2).float() / 127.5 - 1
     a = projector.project(G, as_tensor, num_steps=2, perceptual=perceptual)
     b = projector.project(G, targets, num_steps=2, perceptual=perceptual)
-    torch.testing.assert_close(a.ws, b.ws, rtol=0, atol=1e-6)
+    # uint8 targets become x / 127.5 - 1 in float32, the very operations above: bit-identical inputs
+    assert torch.equal(a.ws, b.ws)
 
 
 def test_quality_on_small_matches_the_benchmark(sg2_dir, tmp_path):

@@ -8,6 +8,7 @@ import torch
 
 from invert.errors import WeightsError
 from invert.networks import vgg16
+from numerics import assert_close_to_scale
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def weights_file(tmp_path_factory, state):
     return path
 
 
+@pytest.mark.numerics
 def test_layer_indices_are_torchvisions(state):
     tv_vgg = pytest.importorskip("torchvision.models.vgg")
     reference = tv_vgg.make_layers(tv_vgg.cfgs["D"]).eval()  # what torchvision.models.vgg16().features is
@@ -42,7 +44,8 @@ def test_layer_indices_are_torchvisions(state):
             names = [name for name, i in vgg16.LAYER_INDEX.items() if i == index]
             if names:
                 assert isinstance(module, torch.nn.ReLU), names
-                torch.testing.assert_close(outputs[names[0]], x, rtol=0, atol=1e-5)
+                # torchvision's modules against ours: the same operations, rounding relative to the features' size
+                assert_close_to_scale(outputs[names[0]], x, rtol=1e-5)
     assert len(outputs) == 13
 
 
