@@ -3,11 +3,21 @@
 Every error a user can cause (a wrong path, a corrupt checkpoint, a latent of the wrong shape, a photo
 without a face) is raised as an `InvertError` whose message says what was wrong and what to do. The CLI
 prints that message on one line and exits non-zero; library users can catch the type.
+
+Messages never name command-line flags. Where a setting would fix the problem, the error lists it in
+`remedies`, by the library's name for it ("overwrite", "batch_size", ...); the CLI adds the flag that
+sets it, when the command that failed has one.
 """
 
 
 class InvertError(Exception):
     """Base class for user-facing errors of stylegan-invert."""
+
+    default_remedies = ()
+
+    def __init__(self, message="", *, remedies=None):
+        super().__init__(message)
+        self.remedies = tuple(self.default_remedies if remedies is None else remedies)
 
 
 class CheckpointError(InvertError):
@@ -38,5 +48,18 @@ class BoundaryError(InvertError):
     """A boundary (semantic direction) is missing, malformed or belongs to another generator."""
 
 
-class OutputExistsError(InvertError):
-    """An output file exists and overwriting was not asked for."""
+class OutputError(InvertError):
+    """An output cannot be written where asked: no writable folder, it would replace an input, or the
+    write failed (disk full, file-size limit)."""
+
+
+class OutputExistsError(OutputError):
+    """An output file exists (or appeared while it was being written) and overwriting was not asked for."""
+
+    default_remedies = ("overwrite",)
+
+
+class OutOfMemoryError(InvertError):
+    """Memory ran out; the message says while doing what."""
+
+    default_remedies = ("batch_size",)
