@@ -10,10 +10,14 @@ the projector optimised. Files read:
   [r, r] float32 at the resolution of the conv layer it feeds (`G.synthesis.noise_shapes()`).
 
 Everything is checked against the generator (num_ws, w_dim, noise shapes, finite values) and refused
-with a `LatentError` that quotes the shape found and the shape expected. Files are read with
-`allow_pickle=False`, so a pickled object in a latent file is refused, never executed.
+with a `LatentError` that quotes the shape found and the shape expected. Shapes, dtypes and sizes are
+read from the arrays' headers and checked before any data is loaded, so a file claiming a huge or
+wrong-shaped array is refused without allocating it. Files are read with `allow_pickle=False`, so a
+pickled object in a latent file is refused, never executed.
 """
+import functools
 import logging
+import math
 import re
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +32,11 @@ log = logging.getLogger(__name__)
 
 NOISE_SUFFIX = "_noise.npz"
 _NOISE_KEY = re.compile(r"noise_(\d+)$")
+# The most any array read here may hold. A W+ latent is 36 KiB, a 1024x1024 generator's noise maps 11 MiB
+# together; the largest legitimate array is a boundary training set, and InterfaceGAN's 500,000 W codes
+# are 0.95 GiB in float32. A header claiming more is refused before anything is allocated.
+MAX_ARRAY_BYTES = 1 << 30
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
 
 
 @dataclass
@@ -50,45 +59,130 @@ def latent_paths(path):
     return [Path(path), noise_path_for(path)]
 
 
-def read_array(path, *, what="latent", key="w"):
+def read_array(path, *, what="latent", key="w", check_shape=None, max_bytes=MAX_ARRAY_BYTES):
     """Read the array in a `.npy` file, or `key` of a `.npz` file, refusing pickles and corrupt files.
 
-    Returns the raw array (any shape, a real numeric dtype). `what` names the file in messages.
+    Returns the raw array (any shape, a real numeric dtype). `what` names the file in messages. Before
+    the data is read, its header's shape is passed to `check_shape(shape: list)` (which raises for a
+    shape it does not accept) and an array of more than `max_bytes` is refused.
     """
     path = Path(path)
-    loaded = _load(path, what)
-    if isinstance(loaded, dict):
-        if key not in loaded:
-            found = ", ".join(loaded) or "none"
-            raise LatentError(f"{what} file {path} has no array {key!r} (arrays found: {found})")
-        loaded = loaded[key]
-    if loaded.dtype.kind not in "fiu":
-        raise LatentError(f"{what} file {path} holds {loaded.dtype} data; expected a float array")
-    return loaded
+    arrays = ArrayFile(path, what=what)
+    name = key if arrays.is_archive else None
+    if name not in arrays.headers:
+        found = ", ".join(arrays.headers) or "none"
+        raise LatentError(f"{what} file {path} has no array {key!r} (arrays found: {found})")
+    arrays.check(name, max_bytes=max_bytes, check_shape=check_shape)
+    return arrays.load(name)
 
 
-def _load(path, what):
-    """np.load without pickles: an array for .npy, a {name: array} dict for .npz; LatentError otherwise."""
-    if not path.exists():
-        raise LatentError(f"{what} file not found: {path}")
-    if path.is_dir():
-        raise LatentError(f"expected a {what} file (.npy or .npz), got a directory: {path}")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
+class ArrayFile:
+    """The arrays of a .npy file (one, named None) or an .npz archive, known by their headers first.
+
+    `headers` maps each name to (shape, dtype), read without loading any data; `check` refuses object
+    (pickled) and non-numeric dtypes and arrays over a size limit; `load` reads one array, pickles refused.
+    The format is recognised by the file's first bytes, not its suffix.
+    """
+
+    def __init__(self, path, *, what="latent"):
+        self.path, self.what = Path(path), what
+        if not self.path.exists():
+            raise LatentError(f"{what} file not found: {self.path}")
+        if self.path.is_dir():
+            raise LatentError(f"expected a {what} file (.npy or .npz), got a directory: {self.path}")
+        try:
+            with open(self.path, "rb") as handle:
+                magic = handle.read(len(_NPY_MAGIC))
+                if magic.startswith(_ZIP_MAGIC):
+                    self.is_archive = True
+                    self.headers = self._archive_headers()
+                elif magic == _NPY_MAGIC:
+                    self.is_archive = False
+                    handle.seek(0)
+                    self.headers = {None: _npy_header(handle, size=self.path.stat().st_size)}
+                elif magic.startswith(b"\x80"):
+                    raise self._pickled()
+                else:
+                    raise LatentError(f"cannot read {what} file {self.path}: it is neither a .npy nor an .npz file")
+        except (OSError, EOFError, ValueError, SyntaxError, zipfile.BadZipFile) as exc:
+            raise LatentError(f"cannot read {what} file {self.path}: {_clean(exc)}") from None
+
+    def _archive_headers(self):
+        headers = {}
+        with zipfile.ZipFile(self.path) as archive:
+            for info in archive.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                with archive.open(info) as member:
+                    headers[name] = _npy_header(member, size=info.file_size)
+        return headers
+
+    def check(self, name, *, max_bytes=MAX_ARRAY_BYTES, check_shape=None):
+        """Refuse array `name` if pickled, not numeric, over `max_bytes`, of a shape `check_shape(shape)`
+        rejects (it raises), or cut short; all from its header. Returns its shape as a list."""
+        header = self.headers[name]
+        shape, dtype = list(header.shape), header.dtype
+        label = f"{self.what} file {self.path}" if name is None else f"{name} in {self.path}"
+        if dtype.hasobject:
+            raise self._pickled()
+        if dtype.kind not in "fiu":
+            raise LatentError(f"{label} holds {dtype} data; expected a float array")
+        if header.nbytes > max_bytes:
+            raise LatentError(f"{label} holds an array of shape {shape} ({_bytes(header.nbytes)}), more than the "
+                              f"{_bytes(max_bytes)} any latent, noise or boundary file needs; it was not loaded")
+        if check_shape is not None:
+            check_shape(shape)
+        if header.available < header.offset + header.nbytes:
+            raise LatentError(f"cannot read {label}: it is cut short (its header announces shape {shape}, "
+                              f"{_bytes(header.offset + header.nbytes)} with the header; the file holds "
+                              f"{_bytes(header.available)})")
+        return shape
+
+    def load(self, name=None):
+        try:
+            loaded = np.load(self.path, allow_pickle=False)
+            if not self.is_archive:
+                return loaded
             with loaded:
-                return {name: loaded[name] for name in loaded.files}
-        return loaded
-    except ValueError as exc:
-        if "pickle" not in str(exc):
-            raise LatentError(f"cannot read {what} file {path}: {_clean(exc)}") from None
-        if _looks_pickled(path):
-            raise LatentError(f"{what} file {path} holds pickled Python objects, which are refused for "
-                              f"safety; save it as a plain numeric array with numpy.save") from None
-        # numpy's last resort for an unknown format is unpickling, which was not allowed
-        raise LatentError(f"cannot read {what} file {path}: it is neither a .npy nor an .npz file") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise LatentError(f"cannot read {what} file {path}: {_clean(exc)}") from None
+                return loaded[name]
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise LatentError(f"cannot read {self.what} file {self.path}: {_clean(exc)}") from None
+
+    def _pickled(self):
+        return LatentError(f"{self.what} file {self.path} holds pickled Python objects, which are refused for "
+                           f"safety; save it as a plain numeric array with numpy.save")
+
+
+@dataclass(frozen=True)
+class ArrayHeader:
+    """What a .npy header says: the array's shape and dtype, where its data starts, the bytes there are."""
+
+    shape: tuple
+    dtype: np.dtype
+    offset: int     # bytes before the data
+    available: int  # bytes in the file (or archive member)
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _npy_header(stream, *, size):
+    """The ArrayHeader of a .npy stream of `size` bytes, reading only its header."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:  # 3.0 only adds utf-8 field names of structured dtypes, which are refused anyway
+        raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    return ArrayHeader(shape=tuple(shape), dtype=dtype, offset=stream.tell(), available=size)
+
+
+def _bytes(count):
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def as_wplus(array, *, num_ws, w_dim, source="latent"):
@@ -98,19 +192,23 @@ def as_wplus(array, *, num_ws, w_dim, source="latent"):
     layer). `source` names the array (usually its path) in error messages.
     """
     array = np.asarray(array)
-    shape = list(array.shape)
+    shape = _check_wplus_shape(list(array.shape), num_ws=num_ws, w_dim=w_dim, source=source)
     if shape == [num_ws, w_dim]:
         w = array
     elif shape == [1, num_ws, w_dim]:
         w = array[0]
-    elif shape in ([w_dim], [1, w_dim]):
-        w = np.broadcast_to(array.reshape(1, w_dim), (num_ws, w_dim))
     else:
-        raise LatentError(f"{source} has shape {shape}; this generator expects [{num_ws}, {w_dim}] (W+), "
-                          f"[1, {num_ws}, {w_dim}] or [{w_dim}] (W)")
+        w = np.broadcast_to(array.reshape(1, w_dim), (num_ws, w_dim))
     w = np.array(w, dtype=np.float32)
     _check_finite(w, source)
     return w
+
+
+def _check_wplus_shape(shape, *, num_ws, w_dim, source):
+    if shape not in ([num_ws, w_dim], [1, num_ws, w_dim], [w_dim], [1, w_dim]):
+        raise LatentError(f"{source} has shape {shape}; this generator expects [{num_ws}, {w_dim}] (W+), "
+                          f"[1, {num_ws}, {w_dim}] or [{w_dim}] (W)")
+    return shape
 
 
 def load_latent(path, G, *, with_noise=True):
@@ -120,7 +218,9 @@ def load_latent(path, G, *, with_noise=True):
     Returns a `Latent` with `w` float32 [num_ws, w_dim] and `noise` None or a list of [r, r] maps.
     """
     path = Path(path)
-    w = as_wplus(read_array(path), num_ws=G.num_ws, w_dim=G.w_dim, source=f"latent {path}")
+    source = f"latent {path}"
+    check = functools.partial(_check_wplus_shape, num_ws=G.num_ws, w_dim=G.w_dim, source=source)
+    w = as_wplus(read_array(path, check_shape=check), num_ws=G.num_ws, w_dim=G.w_dim, source=source)
     noise = None
     noise_path = noise_path_for(path)
     if with_noise and noise_path.exists():
@@ -135,27 +235,29 @@ def load_noise(path, *, noise_shapes):
     `noise_shapes` is the generator's list of (r, r), one per noise map (K = num_ws - 1).
     """
     path = Path(path)
-    arrays = _load(path, "noise")
-    if not isinstance(arrays, dict):
+    arrays = ArrayFile(path, what="noise")
+    if not arrays.is_archive:
         raise LatentError(f"noise file {path} is not an .npz archive of noise_0 ... noise_N arrays")
-    indices = sorted(int(m.group(1)) for m in map(_NOISE_KEY.match, arrays) if m)
+    indices = sorted(int(m.group(1)) for m in map(_NOISE_KEY.match, arrays.headers) if m)
     count = len(noise_shapes)
     if indices != list(range(count)):
         raise LatentError(f"noise file {path} has {len(indices)} noise maps (keys {_keys(indices)}); this "
                           f"generator takes {count} (noise_0 ... noise_{count - 1})")
+    for i, shape in enumerate(noise_shapes):  # every header checked before any data is read
+        arrays.check(f"noise_{i}", check_shape=functools.partial(_check_noise_shape, expected=list(shape),
+                                                                  source=f"noise_{i} in {path}"))
     maps = []
     for i, shape in enumerate(noise_shapes):
-        array = arrays[f"noise_{i}"]
-        if array.dtype.kind not in "fiu":
-            raise LatentError(f"noise_{i} in {path} holds {array.dtype} data; expected float32")
-        # the projector writes [r, r]; also accept the networks' [1, 1, r, r] layout
-        if list(array.shape[-2:]) != list(shape) or any(n != 1 for n in array.shape[:-2]):
-            raise LatentError(f"noise_{i} in {path} has shape {list(array.shape)}; this generator expects "
-                              f"{list(shape)}")
-        noise_map = np.array(array.reshape(shape), dtype=np.float32)
+        noise_map = np.array(arrays.load(f"noise_{i}").reshape(shape), dtype=np.float32)
         _check_finite(noise_map, f"noise_{i} in {path}")
         maps.append(noise_map)
     return maps
+
+
+def _check_noise_shape(shape, *, expected, source):
+    # the projector writes [r, r]; also accept the networks' [1, 1, r, r] layout
+    if shape[-2:] != expected or any(n != 1 for n in shape[:-2]):
+        raise LatentError(f"{source} has shape {shape}; this generator expects {expected}")
 
 
 def load_latent_stack(path, *, num_ws, w_dim):
@@ -164,23 +266,25 @@ def load_latent_stack(path, *, num_ws, w_dim):
     Returns float32 of the shape found, checked for finite values.
     """
     path = Path(path)
-    array = read_array(path, what="latents")
-    shape = list(array.shape)
-    if not (array.ndim == 2 and shape[1] == w_dim) and not (array.ndim == 3 and shape[1:] == [num_ws, w_dim]):
-        raise LatentError(f"latents {path} have shape {shape}; expected [N, {w_dim}] (W) or "
-                          f"[N, {num_ws}, {w_dim}] (W+) for this generator")
-    if shape[0] == 0:
-        raise LatentError(f"latents {path} hold no codes (shape {shape})")
-    array = np.array(array, dtype=np.float32)
+
+    def check(shape):
+        if not (len(shape) == 2 and shape[1] == w_dim) and not (len(shape) == 3 and shape[1:] == [num_ws, w_dim]):
+            raise LatentError(f"latents {path} have shape {shape}; expected [N, {w_dim}] (W) or "
+                              f"[N, {num_ws}, {w_dim}] (W+) for this generator")
+        if shape[0] == 0:
+            raise LatentError(f"latents {path} hold no codes (shape {shape})")
+
+    array = np.array(read_array(path, what="latents", check_shape=check), dtype=np.float32)
     _check_finite(array, f"latents {path}")
     return array
 
 
-def save_latent(path, w, noise=None):
+def save_latent(path, w, noise=None, *, overwrite=True):
     """Write `w` [num_ws, w_dim] to `path` (.npy) and `noise` (num_ws-1 maps [r, r]) to `<stem>_noise.npz`.
 
-    Both writes are atomic. Without `noise`, a noise file left beside `path` by an earlier run is
-    removed, so that reading `path` back gives exactly what was saved. Returns the paths written.
+    Both writes are atomic; `overwrite=False` never replaces an existing file. Without `noise`, a noise
+    file left beside `path` by an earlier run is removed, so that reading `path` back gives exactly what
+    was saved. Returns the paths written.
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
@@ -189,14 +293,14 @@ def save_latent(path, w, noise=None):
     if w.ndim != 2:
         raise LatentError(f"a latent to save must be [num_ws, w_dim]; got shape {list(w.shape)}")
     _check_finite(w, f"latent for {path}")
-    save_npy(path, w)
+    save_npy(path, w, overwrite=overwrite)
     written = [path]
     noise_path = noise_path_for(path)
     if noise is not None:
         maps = {f"noise_{i}": np.asarray(n.detach().cpu() if hasattr(n, "detach") else n, dtype=np.float32)
                 for i, n in enumerate(noise)}
         maps = {k: v.reshape(v.shape[-2:]) for k, v in maps.items()}
-        save_npz(noise_path, **maps)
+        save_npz(noise_path, overwrite=overwrite, **maps)
         written.append(noise_path)
     elif noise_path.exists():
         noise_path.unlink()
@@ -207,13 +311,6 @@ def save_latent(path, w, noise=None):
 def default_noise(G):
     """The generator's stored constant noise maps as float32 [r, r] arrays (what noise_mode='const' uses)."""
     return [layer.noise_const.detach().cpu().numpy().astype(np.float32) for layer in G.synthesis.noise_layers()]
-
-
-def _looks_pickled(path):
-    """Whether a file numpy refused for pickle reasons holds pickled data (a pickle, or object arrays)."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    return head.startswith((b"\x80", b"\x93NUMPY", b"PK\x03\x04"))
 
 
 def _check_finite(array, source):

@@ -197,3 +197,54 @@ def test_latent_stack(tmp_path):
 def test_read_array_other_key(tmp_path, w):
     np.savez(tmp_path / "b.npz", boundary=w[0])
     np.testing.assert_array_equal(read_array(tmp_path / "b.npz", what="boundary", key="boundary"), w[0])
+
+
+def _header_only(path, shape, *, dtype="<f4", data=b""):
+    """A .npy file whose header announces `shape` but which holds only `data` after it."""
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": dtype, "fortran_order": False, "shape": shape})
+        handle.write(data)
+    return path
+
+
+def test_a_huge_array_is_refused_from_its_header_without_loading(tmp_path):
+    """A header claiming [1024, 1024, 1024] float32 (4 GiB): refused at once, with the shape, nothing allocated."""
+    import time
+    import tracemalloc
+    import zipfile
+
+    npy = _header_only(tmp_path / "huge.npy", (1024, 1024, 1024), data=b"\0" * 4096)
+    npz = tmp_path / "huge.npz"
+    with zipfile.ZipFile(npz, "w") as archive:  # what np.savez would write, had it 4 GiB to write
+        archive.writestr("w.npy", npy.read_bytes())
+        archive.writestr("noise_0.npy", npy.read_bytes())
+    expected = r"holds an array of shape \[1024, 1024, 1024\] \(4.0 GiB\), more than the 1.0 GiB .*; it was not loaded"
+    for call in (lambda: load_latent(npy, G), lambda: load_latent(npz, G),
+                 lambda: load_latent_stack(npy, num_ws=NUM_WS, w_dim=W_DIM),
+                 lambda: load_noise(npz, noise_shapes=[(1024, 1024)])):
+        tracemalloc.start()
+        started = time.perf_counter()
+        with pytest.raises(LatentError, match=expected):
+            call()
+        elapsed, peak = time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert elapsed < 1 and peak < 1 << 20, (elapsed, peak)
+
+
+def test_shapes_are_checked_before_the_data_and_a_cut_file_is_named(tmp_path):
+    # a wrong shape is refused from the header, whatever follows it
+    wrong = _header_only(tmp_path / "wrong.npy", (7, 6))
+    with pytest.raises(LatentError, match=r"has shape \[7, 6\]; this generator expects \[4, 6\] \(W\+\)"):
+        load_latent(wrong, G)
+    cut = _header_only(tmp_path / "cut.npy", (4, 6), data=b"\0" * 40)
+    with pytest.raises(LatentError, match=r"cannot read latent file .*cut.npy: it is cut short \(its header announces "
+                                          r"shape \[4, 6\], 224 bytes with the header; the file holds 168 bytes\)"):
+        load_latent(cut, G)
+    np.savez(tmp_path / "noise.npz", noise_0=np.zeros((4, 4)), noise_1=np.zeros((8, 8)), noise_2=np.zeros((9, 9)))
+    with pytest.raises(LatentError, match=r"noise_2 in .* has shape \[9, 9\]; this generator expects \[8, 8\]"):
+        load_noise(tmp_path / "noise.npz", noise_shapes=NOISE_SHAPES)
+    with pytest.raises(LatentError, match=r"latents .* have shape \[7, 6\]; expected \[N, 6\] \(W\)|hold no codes"):
+        load_latent_stack(_header_only(tmp_path / "none.npy", (0, 6)), num_ws=NUM_WS, w_dim=W_DIM)
+    assert read_array(_header_only(tmp_path / "tiny.npy", (2,), data=b"\0" * 8), max_bytes=8).shape == (2,)
+    with pytest.raises(LatentError, match=r"shape \[3\] \(12 bytes\), more than the 8 bytes"):
+        read_array(_header_only(tmp_path / "big.npy", (3,), data=b"\0" * 12), max_bytes=8)
