@@ -25,11 +25,14 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from invert.errors import FaceNotFoundError, ImageError
-from invert.faces import Face, detect_faces
+from invert.faces import DEFAULT_MIN_SCORE, Face, detect_faces, rank_detections
 
 log = logging.getLogger(__name__)
 
 SUPERSAMPLE = 4  # the quad is resampled at this multiple of the output size, then downscaled (FFHQ: 4096 for 1024)
+# The largest aligned size. StyleGAN2 generators go up to 1024 (a few to 2048); the quad is resampled at
+# SUPERSAMPLE x the size first, so 4096 already needs a 16384x16384 RGB intermediate (0.8 GB). More is a typo.
+MAX_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class AlignedFace:
     quad: np.ndarray         # float64 [4, 2], photo coordinates (see module doc)
     face: Optional[Face]     # the detection it came from (None when landmarks were given directly)
     padding: tuple           # (left, top, right, bottom) reflect padding in photo pixels; zeros if none
+
+    @property
+    def score(self):
+        """The face detector's score of this face (None when landmarks were given directly)."""
+        return None if self.face is None else self.face.score
 
 
 def ffhq_quad(landmarks):
@@ -136,25 +144,32 @@ def extract_quad(rgb, quad, *, size):
 
 def align_landmarks(rgb, landmarks, *, size=1024, face=None):
     """Align the face with `landmarks` [68, 2] in uint8 [H, W, 3]; an AlignedFace of size x size."""
-    if int(size) < 1:
-        raise ImageError(f"the aligned size must be positive, got {size}")
+    if not 1 <= int(size) <= MAX_SIZE:
+        raise ImageError(f"the aligned size must be between 1 and {MAX_SIZE} pixels, got {size}")
     quad = ffhq_quad(landmarks)
     image, padding = extract_quad(rgb, quad, size=int(size))
     return AlignedFace(image=image, quad=quad, face=face, padding=padding)
 
 
-def find_faces(rgb, *, upsample=1, landmarks_path=None):
-    """detect_faces, raising FaceNotFoundError when there is none."""
-    faces = detect_faces(rgb, upsample=upsample, landmarks_path=landmarks_path)
+def find_faces(rgb, *, upsample=1, landmarks_path=None, min_score=DEFAULT_MIN_SCORE):
+    """detect_faces, raising FaceNotFoundError when there is none (saying so when every detection scored
+    below `min_score`)."""
+    every = detect_faces(rgb, upsample=upsample, landmarks_path=landmarks_path, min_score=None)
+    faces = rank_detections([face for face in every if face.score >= min_score])
     if not faces:
+        if every:
+            best = max(face.score for face in every)
+            raise FaceNotFoundError(f"no face found: {len(every)} detection(s) scored below the minimum face score "
+                                    f"{min_score:g} (the best {best:.2f}), too low to be taken for a face",
+                                    remedies=("min_score",))
         raise FaceNotFoundError(f"no face found (dlib frontal detector, upsample {upsample}); use a photo with "
-                                f"a larger, more frontal face, or pass --no-align to use the image as it is")
+                                f"a larger, more frontal face", remedies=("upsample", "skip_alignment"))
     return faces
 
 
-def select_face(rgb, *, face_index=None, upsample=1, landmarks_path=None):
+def select_face(rgb, *, face_index=None, upsample=1, landmarks_path=None, min_score=DEFAULT_MIN_SCORE):
     """The Face to align: `face_index` in detect_faces' order (best first), or the best one when None."""
-    faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path)
+    faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path, min_score=min_score)
     index = 0 if face_index is None else int(face_index)
     if not 0 <= index < len(faces):
         raise ImageError(f"face index {index} is out of range: found {len(faces)} face(s), "
@@ -162,16 +177,17 @@ def select_face(rgb, *, face_index=None, upsample=1, landmarks_path=None):
     return faces[index]
 
 
-def align_face(rgb, *, size=1024, face_index=None, landmarks_path=None, upsample=1):
+def align_face(rgb, *, size=1024, face_index=None, landmarks_path=None, upsample=1, min_score=DEFAULT_MIN_SCORE):
     """Detect and align one face of uint8 [H, W, 3] -> uint8 [size, size, 3].
 
     The best face (see invert.faces) unless `face_index` picks another; FaceNotFoundError if none.
     """
-    face = select_face(rgb, face_index=face_index, upsample=upsample, landmarks_path=landmarks_path)
+    face = select_face(rgb, face_index=face_index, upsample=upsample, landmarks_path=landmarks_path,
+                       min_score=min_score)
     return align_landmarks(rgb, face.landmarks, size=size, face=face).image
 
 
-def align_faces(rgb, *, size=1024, landmarks_path=None, upsample=1):
+def align_faces(rgb, *, size=1024, landmarks_path=None, upsample=1, min_score=DEFAULT_MIN_SCORE):
     """Align every face of uint8 [H, W, 3], best first -> list of AlignedFace; FaceNotFoundError if none."""
-    faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path)
+    faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path, min_score=min_score)
     return [align_landmarks(rgb, face.landmarks, size=size, face=face) for face in faces]

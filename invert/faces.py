@@ -1,14 +1,18 @@
 """Face detection, 68-point landmarks and identity descriptors, with dlib.
 
 The model files come from the PyPI package `face_recognition_models`, found on disk without importing it
-(its `__init__` needs `pkg_resources`); `landmarks_path` overrides the 68-point shape predictor (the CLI's
-`--landmarks PATH`). Loaded models are cached per path.
+(its `__init__` needs `pkg_resources`); `landmarks_path` overrides the 68-point shape predictor. Loaded
+models are cached per path.
 
 Which face is "the" face: dlib's frontal detector also reports doubtful windows (on the astronaut test
 photo, a shirt fold of almost the real face's size at score 0.12 against the face's 1.16). Detections
 are therefore ranked in two tiers: the *confident* ones, whose score is at least CONFIDENT_FRACTION of the
 best score, largest box first, then the doubtful rest, largest first. Index 0 of `detect_faces` is the
-default face everywhere (`align_face`, `identity_similarity`, attribute scores).
+default face everywhere (`align_face`, `identity_similarity`, attribute scores). Detections scoring below
+`min_score` (DEFAULT_MIN_SCORE) are not reported at all.
+
+Large photos: the detector runs on a copy of at most DETECTION_MAX_PIXELS pixels; the landmarks are then
+fitted on the full photo inside the detected box scaled back, so alignment keeps the full resolution.
 
 Images are uint8 numpy arrays [H, W, 3] (RGB); points are (x, y) in pixels, x to the right, y down.
 """
@@ -33,6 +37,14 @@ INSTALL_HINT = "pip install face_recognition_models dlib-bin"
 
 # A detection counts as confident when its score is at least this fraction of the best score.
 CONFIDENT_FRACTION = 0.5
+# Detections scoring less are not faces. dlib's detector reports every window with a positive margin: on
+# the astronaut photo the face scores 1.16 and the spacesuit and shirt windows 0.007-0.24. 0.3 sits above
+# those and far below the face; small, blurred or turned faces score lower, so callers can lower it.
+DEFAULT_MIN_SCORE = 0.3
+# The detector's image pyramid grows with the photo (and 4x per upsampling step): 225 MB for 4 megapixels
+# at upsample 1, about 7 GB for a 12000x12000 photo. Larger photos are detected on a copy downscaled to at
+# most this many pixels, which still finds faces a fiftieth of a 12000-pixel side wide.
+DETECTION_MAX_PIXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ class Face:
     """One detected face."""
 
     box: tuple        # (left, top, right, bottom) in pixels, may reach outside the image
-    score: float      # dlib detector score (> 0; larger is surer)
+    score: float      # dlib detector score (> 0; larger is surer; the astronaut's face: 1.16)
     landmarks: np.ndarray  # float64 [68, 2], (x, y) in the iBUG 300-W order
 
     @property
@@ -60,7 +72,7 @@ def _dlib():
     try:
         import dlib
     except ImportError:
-        raise InvertError(f"face detection needs dlib: {INSTALL_HINT}, or skip alignment with --no-align") from None
+        raise InvertError(f"face detection needs dlib: {INSTALL_HINT}", remedies=("skip_alignment",)) from None
     return dlib
 
 
@@ -84,8 +96,10 @@ def models_dir():
     return None
 
 
-def model_path(filename, *, override=None, option=None):
-    """Path of a dlib model file: `override` if given, else the copy in `face_recognition_models`."""
+def model_path(filename, *, override=None, remedy=None):
+    """Path of a dlib model file: `override` if given, else the copy in `face_recognition_models`.
+
+    `remedy` names the setting that would give another path (see InvertError.remedies)."""
     if override is not None:
         path = Path(override)
         if not path.is_file():
@@ -93,8 +107,7 @@ def model_path(filename, *, override=None, option=None):
         return path
     folder = models_dir()
     if folder is None or not (folder / filename).is_file():
-        hint = f", or pass {option}" if option else ""
-        raise WeightsError(f"the dlib model {filename} is missing: {INSTALL_HINT}{hint}")
+        raise WeightsError(f"the dlib model {filename} is missing: {INSTALL_HINT}", remedies=(remedy,) if remedy else ())
     return folder / filename
 
 
@@ -137,17 +150,32 @@ def rank_detections(faces):
     return sorted(faces, key=lambda face: (face.score < CONFIDENT_FRACTION * best, -face.area, -face.score))
 
 
-def detect_faces(rgb, *, upsample=1, landmarks_path=None):
+def detect_faces(rgb, *, upsample=1, landmarks_path=None, min_score=DEFAULT_MIN_SCORE):
     """Find the faces in uint8 [H, W, 3] and their 68 landmarks; a list of Face, best first (see module doc).
 
     `upsample` enlarges the image that many times (x2 each) before detecting, finding smaller faces
-    (about 80 px wide at 0, 40 px at 1) at a cost of about 4x the time per step.
+    (about 80 px wide at 0, 40 px at 1) at a cost of about 4x the time per step. Detections scoring
+    below `min_score` are dropped (None keeps every one).
     """
+    dlib = _dlib()
     rgb = _check_rgb(rgb)
-    predictor = _shape_predictor(model_path(LANDMARKS_FILE, override=landmarks_path, option="--landmarks PATH"))
-    rects, scores, _ = _detector().run(rgb, int(upsample), 0.0)
+    predictor = _shape_predictor(model_path(LANDMARKS_FILE, override=landmarks_path, remedy="landmarks_path"))
+    factor = _detection_factor(rgb.shape[:2])
+    if factor > 1:
+        from PIL import Image
+
+        small = np.asarray(Image.fromarray(rgb).reduce(factor))  # box filter: enough for a detector
+        log.debug("detecting faces on a copy reduced %dx (%dx%d)", factor, small.shape[1], small.shape[0])
+    else:
+        small = rgb
+    rects, scores, _ = _detector().run(small, int(upsample), 0.0)
     faces = []
     for rect, score in zip(rects, scores):
+        if min_score is not None and score < min_score:
+            continue
+        if factor > 1:  # the box on the full photo; the landmarks are fitted there
+            rect = dlib.rectangle(rect.left() * factor, rect.top() * factor, (rect.right() + 1) * factor - 1,
+                                  (rect.bottom() + 1) * factor - 1)
         shape = predictor(rgb, rect)
         landmarks = np.array([(point.x, point.y) for point in shape.parts()], dtype=np.float64)
         faces.append(Face(box=(rect.left(), rect.top(), rect.right(), rect.bottom()), score=float(score),
@@ -155,6 +183,12 @@ def detect_faces(rgb, *, upsample=1, landmarks_path=None):
     faces = rank_detections(faces)
     log.debug("found %d face(s): %s", len(faces), [(face.box, round(face.score, 2)) for face in faces])
     return faces
+
+
+def _detection_factor(size):
+    """The integer factor a photo of `size` (height, width) is reduced by for detection (1: not at all)."""
+    height, width = size
+    return max(1, int(np.ceil(np.sqrt(height * width / DETECTION_MAX_PIXELS))))
 
 
 def face_descriptor(rgb, landmarks, *, recognition_path=None):

