@@ -11,6 +11,10 @@ import numpy as np
 from invert.errors import BoundaryError, InvertError
 
 _LAYER_RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
+# The most frames an animation may have (a sweep's COUNT, a morph's steps). Frames are rendered and written
+# batch by batch, so the bound is about time and disk, not memory: 10,000 frames last 17 minutes at 10 fps,
+# take hours to render on a CPU and gigabytes of GIF at 1024x1024. More than that is a typo.
+MAX_FRAMES = 10_000
 
 
 def parse_layers(spec, *, num_ws, what="layers"):
@@ -62,6 +66,9 @@ def parse_sweep(spec, *, what="sweep"):
         raise InvertError(f"{what} {spec!r}: expected START:STOP:COUNT, e.g. -3:3:10") from None
     if count < 2:
         raise InvertError(f"{what} {spec!r}: COUNT must be at least 2 (got {count})")
+    if count > MAX_FRAMES:
+        raise InvertError(f"{what} {spec!r}: COUNT must be at most {MAX_FRAMES} (got {count}); an animation of "
+                          f"more frames takes hours to render and gigabytes of disk")
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise InvertError(f"{what} {spec!r}: START and STOP must be finite numbers")
     return np.linspace(start, stop, count)
@@ -72,12 +79,18 @@ def interpolate(a, b, *, steps):
 
     The first item is exactly `a` and the last exactly `b`.
     """
+    if int(steps) < 2:
+        raise InvertError(f"steps must be at least 2 (got {steps})")
+    return interpolate_at(a, b, np.linspace(0.0, 1.0, int(steps)))
+
+
+def interpolate_at(a, b, t):
+    """(1 - t) a + t b for each t in the 1-d array `t`: [len(t), *a.shape] float32 (t = 0 gives exactly a,
+    t = 1 exactly b). For rendering a long interpolation a batch of t at a time."""
     a, b = _f64(a), _f64(b)
     if a.shape != b.shape:
         raise InvertError(f"cannot interpolate arrays of shapes {list(a.shape)} and {list(b.shape)}")
-    if int(steps) < 2:
-        raise InvertError(f"steps must be at least 2 (got {steps})")
-    t = np.linspace(0.0, 1.0, int(steps)).reshape([-1] + [1] * a.ndim)
+    t = np.asarray(t, dtype=np.float64).reshape([-1] + [1] * a.ndim)
     return ((1.0 - t) * a + t * b).astype(np.float32)
 
 

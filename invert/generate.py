@@ -4,10 +4,16 @@ import torch
 
 from invert.errors import InvertError
 
+# The most images one run renders. FID's 50,000 fit; each image is a file (1.5 MB at 1024x1024, so 150 GB
+# at the limit) and every output path is checked before the first image. A range such as 0-999999999 is
+# refused from its bounds, before any list of seeds is built.
+MAX_SEEDS = 100_000
 
-def parse_seeds(text):
-    """'0-3,7' -> [0, 1, 2, 3, 7]. Ranges are inclusive; seeds must be in [0, 2**32)."""
-    seeds = []
+
+def parse_seeds(text, *, max_count=MAX_SEEDS):
+    """'0-3,7' -> [0, 1, 2, 3, 7]. Ranges are inclusive; seeds must be in [0, 2**32); a seed given twice is
+    rendered once. More than `max_count` seeds are refused before they are listed."""
+    ranges = []
     for part in str(text).split(","):
         part = part.strip()
         if not part:
@@ -18,16 +24,20 @@ def parse_seeds(text):
                 start, end = int(start), int(end)
                 if end < start:
                     raise ValueError
-                seeds.extend(range(start, end + 1))
             else:
-                seeds.append(int(part))
+                start = end = int(part)
         except (TypeError, ValueError):
             raise InvertError(f"bad seed list {text!r}: use numbers and ranges like 0-3,7") from None
-    if not seeds:
+        if start < 0 or end >= 2 ** 32:
+            raise InvertError("seeds must be between 0 and 4294967295")
+        ranges.append((start, end))
+    if not ranges:
         raise InvertError(f"bad seed list {text!r}: no seeds")
-    if min(seeds) < 0 or max(seeds) >= 2 ** 32:
-        raise InvertError("seeds must be between 0 and 4294967295")
-    return seeds
+    count = sum(end - start + 1 for start, end in ranges)
+    if count > max_count:
+        raise InvertError(f"seed list {text!r} asks for {count} images; one run renders at most {max_count} "
+                          f"(split the range over several runs)")
+    return list(dict.fromkeys(seed for start, end in ranges for seed in range(start, end + 1)))
 
 
 def seed_to_z(seed, z_dim):

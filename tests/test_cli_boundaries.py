@@ -98,7 +98,7 @@ def test_train_builtin_attribute_on_faceless_images(tmp_path):
     assert not lib.user_manifest_path().exists()
 
 
-@pytest.mark.parametrize("problem", ["pair", "count", "unknown", "samples", "shape", "ratio", "scores"])
+@pytest.mark.parametrize("problem", ["pair", "count", "unknown", "samples", "shape", "scores"])
 def test_train_wrong_inputs(tmp_path, problem):
     G = load(RANDOM)
     planted(tmp_path, G, n=50)
@@ -122,9 +122,6 @@ def test_train_wrong_inputs(tmp_path, problem):
         np.save(tmp_path / "codes.npy", np.zeros([50, 3, 512], np.float32))
         expected = (f"Error: latents {tmp_path / 'codes.npy'} have shape [50, 3, 512]; expected [N, 512] (W) or "
                     f"[N, 8, 512] (W+) for this generator")
-    elif problem == "ratio":
-        args += ["--ratio", 0.6]
-        expected = "Error: --ratio 0.6 must be in (0, 0.5]"
     else:
         (tmp_path / "scores.csv").write_text("1\n2\nthree\n")
         expected = f"Error: scores file {tmp_path / 'scores.csv'}, line 3: 'three' is not a number"

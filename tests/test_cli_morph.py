@@ -111,7 +111,7 @@ def test_morph_checks_every_output_before_writing_any(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "a_b_morph_frames.npy", "b.npy"]
 
 
-@pytest.mark.parametrize("problem", ["shape", "nan", "missing", "steps", "suffix", "pickle"])
+@pytest.mark.parametrize("problem", ["shape", "nan", "missing", "suffix", "pickle"])
 def test_morph_wrong_inputs(tmp_path, problem):
     G = load(RANDOM)
     latents = write_latents(G, tmp_path, ["a", "b"])
@@ -130,9 +130,6 @@ def test_morph_wrong_inputs(tmp_path, problem):
     elif problem == "missing":
         b_path = tmp_path / "nope.npy"
         expected = f"Error: latent file not found: {b_path}"
-    elif problem == "steps":
-        extra = ["--steps", 1]
-        expected = "Error: --steps must be at least 2 (got 1): the first frame is A, the last B"
     elif problem == "suffix":
         extra = ["--out", tmp_path / "x.png"]
         expected = f"Error: --out {tmp_path / 'x.png'} must end in .npy (it names the result latent; images are " \

@@ -3,14 +3,20 @@
 Each command writes its result latent to --out (a .npy) and everything else beside it under the same
 stem: `<stem>_noise.npz`, `<stem>.png`, `<stem>.gif` / `<stem>.mp4`, `<stem>_frames.npy`. Without --out
 the stem is derived from the inputs and the files go beside the first input.
+
+Every output is checked before the generator is loaded (`check_outputs`: writable, not an input, not
+existing without --force) and written atomically, never replacing a file without --force. Animations are
+rendered and written a batch of frames at a time.
 """
 from pathlib import Path
 
 import click
 
+from invert.cli.options import FiniteFloat
+
 batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
                                  help="Images rendered per batch.")
-fps_option = click.option("--fps", type=click.FloatRange(min=0.1, max=100), default=10.0, show_default=True,
+fps_option = click.option("--fps", type=FiniteFloat(min=0.1, max=100), default=10.0, show_default=True,
                           help="Frames per second of the animation.")
 gif_option = click.option("--gif", "gif", is_flag=True, help="Write the animation as GIF (the default).")
 mp4_option = click.option("--mp4", "mp4", is_flag=True, help="Write the animation as MP4 (H.264).")
@@ -53,29 +59,53 @@ def load_generator_for(generator, device):
     return load_generator(generator, device=resolve_device(device))
 
 
-def check_outputs(paths, *, force):
+def check_outputs(paths, *, force, latents=(), others=()):
+    """Before any computation: every output writable, none an input, none existing unless --force.
+
+    `latents` are input latent files (their noise files count as inputs too); `others` any other input
+    files (boundaries, checkpoints); names that are not files (registry names) are ignored.
+    """
+    from pathlib import Path
+
     from invert.fileio import check_writable
+    from invert.latents import latent_paths
 
-    check_writable(paths, force=force)
+    inputs = [p for latent in latents for p in latent_paths(latent)] + [Path(p) for p in others if p]
+    check_writable(paths, force=force, inputs=inputs)
 
 
-def write_latent(out, w, noise):
+def batch_slices(count, batch_size):
+    """slice(0, b), slice(b, 2b), ... covering range(count): the batches an animation is rendered in."""
+    return [slice(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
+
+
+def write_latent(out, w, noise, *, overwrite):
     from invert.latents import save_latent
 
-    for path in save_latent(out, w, noise):
+    for path in save_latent(out, w, noise, overwrite=overwrite):
         click.echo(str(path))
 
 
-def write_png(path, pixels, G, **metadata):
+def write_png(path, pixels, G, *, overwrite, **metadata):
     from invert.images import generator_metadata, save_png
 
-    save_png(path, pixels, metadata={**generator_metadata(G), **{k: str(v) for k, v in metadata.items()}})
+    save_png(path, pixels, metadata={**generator_metadata(G), **{k: str(v) for k, v in metadata.items()}},
+             overwrite=overwrite)
     click.echo(str(path))
 
 
-def write_animations(paths, frames, *, fps):
-    from invert.images import save_animation
+def write_animations(paths, frame_batches, *, fps, overwrite):
+    """Append every batch of uint8 frames [n, R, R, 3] from the iterable `frame_batches` to each animation in
+    `paths` as it comes: memory holds one batch, whatever the number of frames."""
+    import contextlib
 
+    from invert.images import AnimationWriter
+
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(AnimationWriter(path, fps=fps, loop=True, overwrite=overwrite))
+                   for path in paths]
+        for frames in frame_batches:
+            for writer in writers:
+                writer.append(frames)
     for path in paths:
-        save_animation(path, frames, fps=fps, loop=True)
         click.echo(str(path))

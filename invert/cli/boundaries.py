@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from invert.cli.options import device_option, force_option, generator_option
+from invert.cli.options import FINITE_FLOAT, FiniteFloat, device_option, force_option, generator_option
 
 
 @click.group()
@@ -29,9 +29,9 @@ def boundaries():
                    "named 'score' under a header row; empty = no score).")
 @click.option("--space", type=click.Choice(["w", "wp"]), default="w", show_default=True,
               help="Classify W codes (one direction for every layer) or whole W+ codes (per-layer directions).")
-@click.option("--ratio", type=float, default=0.02, show_default=True,
+@click.option("--ratio", type=FiniteFloat(min=0, max=0.5, min_open=True), default=0.02, show_default=True,
               help="Keep the top and bottom RATIO of the samples by score (InterfaceGAN's 2%).")
-@click.option("--truncation", "truncation_psi", type=float, default=1.0, show_default=True,
+@click.option("--truncation", "truncation_psi", type=FINITE_FLOAT, default=1.0, show_default=True,
               help="Truncation psi when sampling latents.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images rendered and scored per batch.")
@@ -69,13 +69,17 @@ def train(generator, attribute, samples, latents_path, scores_path, space, ratio
     if not 0 < ratio <= 0.5:
         raise BoundaryError(f"--ratio {ratio:g} must be in (0, 0.5]")
     name = lib.check_name(name or (attribute if space == "w" else f"{attribute}_wp"))
+    inputs = [p for p in (latents_path, scores_path, generator) if p and Path(p).is_file()]
+    if out is not None:  # checked before the generator is loaded; the default path needs its sha256
+        out = Path(out)
+        if out.suffix.lower() != ".npy":
+            raise BoundaryError(f"--out {out} must end in .npy")
+        check_writable([out, lib.sidecar_path(out)], force=force, inputs=inputs)
 
     G = load_generator_for(generator, device)
     key = lib.generator_key(G)
-    out = Path(out) if out is not None else lib.user_boundaries_dir() / lib.key_folder(key) / f"{name}.npy"
-    if out.suffix.lower() != ".npy":
-        raise BoundaryError(f"--out {out} must end in .npy")
-    check_writable([out, lib.sidecar_path(out)], force=force)
+    out = out if out is not None else lib.user_boundaries_dir() / lib.key_folder(key) / f"{name}.npy"
+    check_writable([out, lib.sidecar_path(out)], force=force, inputs=inputs)
     if register:
         lib.check_registration(key, name, out, force=force)
 

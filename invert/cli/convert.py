@@ -10,10 +10,15 @@ from invert.cli.options import force_option
 @force_option
 def convert(source, destination, force):
     """Convert CHECKPOINT to a stylegan-invert .pt file (torch.load(weights_only=True) can read it)."""
-    from invert.checkpoints import load_generator, save_generator
-    from invert.fileio import check_writable
+    from pathlib import Path
 
-    check_writable([destination], force=force)
+    from invert.checkpoints import load_generator, save_generator
+    from invert.fileio import atomic_path, check_writable
+
+    check_writable([destination], force=force, inputs=[source] if Path(source).is_file() else [])
     generator = load_generator(source, device="cpu")
-    save_generator(generator, destination)
+    # into a hidden file published without replacing anything unless --force (save_generator's own atomic
+    # write replaces, and its target here is that hidden file)
+    with atomic_path(destination, suffix=".pt", overwrite=force) as tmp:
+        save_generator(generator, tmp)
     click.echo(destination)

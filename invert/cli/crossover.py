@@ -35,7 +35,7 @@ def crossover(content, style, generator, split, style_layers, out, device, force
     if split is not None and style_layers is not None:
         raise InvertError("give either --layers or --style-layers, not both")
     out = out_path(out, beside=content, stem=f"{Path(content).stem}_{Path(style).stem}_crossover")
-    check_outputs([*latent_paths(out), sibling(out, ".png")], force=force)
+    check_outputs([*latent_paths(out), sibling(out, ".png")], force=force, latents=[content, style])
 
     G = load_generator_for(generator, device)
     if style_layers is not None:
@@ -49,6 +49,6 @@ def crossover(content, style, generator, split, style_layers, out, device, force
         c_noise, s_noise = c.noise or default_noise(G), s.noise or default_noise(G)
         noise = [s_noise[i] if i in rows else c_noise[i] for i in range(len(c_noise))]
 
-    write_latent(out, w, noise)
+    write_latent(out, w, noise, overwrite=force)
     write_png(sibling(out, ".png"), render(G, w[None], noise=noise)[0], G, command="crossover",
-              style_layers=",".join(map(str, rows)))
+              style_layers=",".join(map(str, rows)), overwrite=force)

@@ -3,10 +3,10 @@ import logging
 
 import click
 
-from invert.cli._latent_outputs import (animation_paths, batch_size_option, check_outputs, fps_option, gif_option,
-                                        load_generator_for, mp4_option, out_path, sibling, strength_tag,
+from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
+                                        gif_option, load_generator_for, mp4_option, out_path, sibling, strength_tag,
                                         write_animations, write_latent, write_png)
-from invert.cli.options import device_option, force_option, generator_option
+from invert.cli.options import FINITE_FLOAT, device_option, force_option, generator_option
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 @generator_option
 @click.option("--boundary", "-b", required=True, metavar="NAME|PATH",
               help="A boundary registered for this generator (see `boundaries list`) or a boundary .npy file.")
-@click.option("--strength", type=float, default=2.0, show_default=True,
+@click.option("--strength", type=FINITE_FLOAT, default=2.0, show_default=True,
               help="How far to move along the boundary's unit normal (negative: the other way).")
 @click.option("--layers", default=None, metavar="RANGES",
               help="Only change these latent rows, e.g. 0-7 (default: all).")
@@ -40,24 +40,21 @@ def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, f
     the kept boundaries, renormalised, so those attributes stay as they are. The latent's noise maps,
     if it has any, are kept.
     """
-    import math
     from pathlib import Path
 
     import numpy as np
 
     from invert.boundaries import resolve_boundary
     from invert.editing import apply_direction, orthogonalize, parse_layers, parse_sweep
-    from invert.errors import InvertError
     from invert.latents import latent_paths, load_latent
     from invert.render import render
 
-    if not math.isfinite(strength):
-        raise InvertError(f"--strength must be a finite number, not {strength}")
     strengths = parse_sweep(sweep, what="--sweep") if sweep is not None else None
     kept_specs = [k.strip() for k in (keep or "").split(",") if k.strip()]
     out = out_path(out, beside=latent, stem=f"{Path(latent).stem}_{Path(boundary).stem}{strength_tag(strength)}")
     animations = animation_paths(out, gif=gif, mp4=mp4, tag="_sweep") if sweep is not None else []
-    check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force)
+    check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force, latents=[latent],
+                  others=[spec for spec in [boundary, *kept_specs] if Path(spec).is_file()])
 
     G = load_generator_for(generator, device)
     rows = parse_layers(layers, num_ws=G.num_ws, what="--layers")
@@ -70,12 +67,17 @@ def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, f
                  _cosine(primary.direction, k.direction))
     w = apply_direction(code.w, direction, strength=strength, layers=rows)
 
-    write_latent(out, w, code.noise)
+    write_latent(out, w, code.noise, overwrite=force)
     write_png(sibling(out, ".png"), render(G, w[None], noise=code.noise)[0], G, command="edit",
-              boundary=primary.path, strength=strength)
+              boundary=primary.path, strength=strength, overwrite=force)
     if strengths is not None:
-        ws = np.stack([apply_direction(code.w, direction, strength=value, layers=rows) for value in strengths])
-        write_animations(animations, render(G, ws, noise=code.noise, batch_size=batch_size), fps=fps)
+        def sweep_frames():
+            for part in batch_slices(len(strengths), batch_size):
+                ws = np.stack([apply_direction(code.w, direction, strength=value, layers=rows)
+                               for value in strengths[part]])
+                yield render(G, ws, noise=code.noise, batch_size=batch_size)
+
+        write_animations(animations, sweep_frames(), fps=fps, overwrite=force)
 
 
 def _cosine(a, b):

@@ -2,10 +2,10 @@
 expression transfer, w = w1 + strength (w3 - w2)."""
 import click
 
-from invert.cli._latent_outputs import (animation_paths, batch_size_option, check_outputs, fps_option, gif_option,
-                                        load_generator_for, mp4_option, out_path, sibling, strength_tag,
+from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
+                                        gif_option, load_generator_for, mp4_option, out_path, sibling, strength_tag,
                                         write_animations, write_latent, write_png)
-from invert.cli.options import device_option, force_option, generator_option
+from invert.cli.options import FINITE_FLOAT, device_option, force_option, generator_option
 
 
 @click.command()
@@ -13,7 +13,7 @@ from invert.cli.options import device_option, force_option, generator_option
 @click.argument("neutral", metavar="NEUTRAL.npy", type=click.Path(dir_okay=False))
 @click.argument("expressive", metavar="EXPRESSIVE.npy", type=click.Path(dir_okay=False))
 @generator_option
-@click.option("--strength", type=float, default=1.0, show_default=True,
+@click.option("--strength", type=FINITE_FLOAT, default=1.0, show_default=True,
               help="How much of the expression (EXPRESSIVE - NEUTRAL) to add to TARGET.")
 @click.option("--layers", default=None, metavar="RANGES",
               help="Only change these latent rows, e.g. 0-7 (default: all).")
@@ -34,31 +34,32 @@ def expression(target, neutral, expressive, generator, strength, layers, sweep, 
 
     TARGET's noise maps, if it has any, are kept.
     """
-    import math
     from pathlib import Path
 
     from invert.editing import expression as transfer, parse_layers, parse_sweep
-    from invert.errors import InvertError
     from invert.latents import latent_paths, load_latent
     from invert.render import render
 
-    if not math.isfinite(strength):
-        raise InvertError(f"--strength must be a finite number, not {strength}")
     strengths = parse_sweep(sweep, what="--sweep") if sweep is not None else None
     out = out_path(out, beside=target, stem=f"{Path(target).stem}_expression{strength_tag(strength)}")
     animations = animation_paths(out, gif=gif, mp4=mp4, tag="_sweep") if sweep is not None else []
-    check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force)
+    check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force,
+                  latents=[target, neutral, expressive])
 
     G = load_generator_for(generator, device)
     rows = parse_layers(layers, num_ws=G.num_ws, what="--layers")
     w1, w2, w3 = (load_latent(path, G) for path in (target, neutral, expressive))
     w = transfer(w1.w, w2.w, w3.w, strength=strength, layers=rows)
 
-    write_latent(out, w, w1.noise)
+    write_latent(out, w, w1.noise, overwrite=force)
     write_png(sibling(out, ".png"), render(G, w[None], noise=w1.noise)[0], G, command="expression",
-              strength=strength)
+              strength=strength, overwrite=force)
     if strengths is not None:
         import numpy as np
 
-        ws = np.stack([transfer(w1.w, w2.w, w3.w, strength=value, layers=rows) for value in strengths])
-        write_animations(animations, render(G, ws, noise=w1.noise, batch_size=batch_size), fps=fps)
+        def sweep_frames():
+            for part in batch_slices(len(strengths), batch_size):
+                ws = np.stack([transfer(w1.w, w2.w, w3.w, strength=value, layers=rows) for value in strengths[part]])
+                yield render(G, ws, noise=w1.noise, batch_size=batch_size)
+
+        write_animations(animations, sweep_frames(), fps=fps, overwrite=force)

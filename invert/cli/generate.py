@@ -3,13 +3,13 @@ from pathlib import Path
 
 import click
 
-from invert.cli.options import device_option, force_option
+from invert.cli.options import FINITE_FLOAT, device_option, force_option
 
 
 @click.command()
 @click.argument("checkpoint", metavar="CHECKPOINT")
 @click.option("--seeds", required=True, help="Seeds, e.g. 0-3,7.")
-@click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
+@click.option("--trunc", "truncation_psi", type=FINITE_FLOAT, default=1.0, show_default=True,
               help="Truncation psi (1 = none).")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True)
@@ -28,15 +28,17 @@ def generate(checkpoint, seeds, truncation_psi, noise_mode, outdir, save_latents
     outdir = Path(outdir)
     names = [outdir / f"seed{seed:04d}" for seed in seed_list]
     check_writable([n.with_suffix(".png") for n in names]
-                   + ([n.with_suffix(".npy") for n in names] if save_latents else []), force=force)
+                   + ([n.with_suffix(".npy") for n in names] if save_latents else []), force=force,
+                   inputs=[checkpoint] if Path(checkpoint).is_file() else [])
     generator = load_generator(checkpoint, device=resolve_device(device))
     metadata = generator_metadata(generator)
+    # rendered 8 at a time and written as they come: memory holds one batch, whatever the number of seeds
     for seed, ws, image in generate_images(generator, seed_list, truncation_psi=truncation_psi,
                                            noise_mode=noise_mode):
         stem = outdir / f"seed{seed:04d}"
         save_png(stem.with_suffix(".png"), to_uint8(image[None])[0],
-                 metadata={**metadata, "seed": seed, "truncation_psi": truncation_psi})
+                 metadata={**metadata, "seed": seed, "truncation_psi": truncation_psi}, overwrite=force)
         click.echo(str(stem.with_suffix(".png")))
         if save_latents:
-            save_npy(stem.with_suffix(".npy"), ws.astype("float32"))
+            save_npy(stem.with_suffix(".npy"), ws.astype("float32"), overwrite=force)
             click.echo(str(stem.with_suffix(".npy")))

@@ -1,17 +1,18 @@
 """`stylegan-invert morph A.npy B.npy --steps N`: Image2StyleGAN morphing, w(t) = (1 - t) a + t b."""
 import click
 
-from invert.cli._latent_outputs import (animation_paths, batch_size_option, check_outputs, fps_option, gif_option,
-                                        load_generator_for, mp4_option, out_path, sibling, write_animations,
-                                        write_latent, write_png)
+from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
+                                        gif_option, load_generator_for, mp4_option, out_path, sibling,
+                                        write_animations, write_latent, write_png)
 from invert.cli.options import device_option, force_option, generator_option
+from invert.editing import MAX_FRAMES
 
 
 @click.command()
 @click.argument("latent_a", metavar="A.npy", type=click.Path(dir_okay=False))
 @click.argument("latent_b", metavar="B.npy", type=click.Path(dir_okay=False))
 @generator_option
-@click.option("--steps", type=int, default=30, show_default=True,
+@click.option("--steps", type=click.IntRange(2, MAX_FRAMES), default=30, show_default=True,
               help="Frames from A to B, both included.")
 @gif_option
 @mp4_option
@@ -32,43 +33,64 @@ def morph(latent_a, latent_b, generator, steps, gif, mp4, fps, loop, save_latent
     in for the other). Writes the midpoint latent (--out) and its PNG, the GIF/MP4, and with
     --save-latents every frame's latent.
     """
+    import contextlib
     from pathlib import Path
 
     import numpy as np
 
-    from invert.editing import interpolate, lerp
-    from invert.errors import InvertError
+    from invert.editing import interpolate_at, lerp
+    from invert.fileio import NpyStream
     from invert.latents import default_noise, latent_paths, load_latent
     from invert.render import render
 
-    if steps < 2:
-        raise InvertError(f"--steps must be at least 2 (got {steps}): the first frame is A, the last B")
     out = out_path(out, beside=latent_a, stem=f"{Path(latent_a).stem}_{Path(latent_b).stem}_morph")
     animations = animation_paths(out, gif=gif, mp4=mp4)
     frames_path = sibling(out, "_frames.npy")
     check_outputs([*latent_paths(out), sibling(out, ".png"), *animations] + [frames_path] * save_latents,
-                  force=force)
+                  force=force, latents=[latent_a, latent_b])
 
     G = load_generator_for(generator, device)
     a, b = load_latent(latent_a, G), load_latent(latent_b, G)
-    ws = interpolate(a.w, b.w, steps=steps)                                    # [steps, num_ws, w_dim]
     noise_a, noise_b = a.noise, b.noise
     if noise_a is not None or noise_b is not None:
         noise_a, noise_b = noise_a or default_noise(G), noise_b or default_noise(G)
-        noise = [interpolate(na, nb, steps=steps) for na, nb in zip(noise_a, noise_b)]  # each [steps, r, r]
         mid_noise = [lerp(na, nb, 0.5) for na, nb in zip(noise_a, noise_b)]
     else:
-        noise = mid_noise = None
-    frames = render(G, ws, noise=noise, batch_size=batch_size)
-    if loop:
-        frames = np.concatenate([frames, frames[-2::-1]])
+        mid_noise = None
     mid = lerp(a.w, b.w, 0.5)
 
-    write_latent(out, mid, mid_noise)
-    write_png(sibling(out, ".png"), render(G, mid[None], noise=mid_noise)[0], G, command="morph", t=0.5)
-    write_animations(animations, frames, fps=fps)
-    if save_latents:
-        from invert.fileio import save_npy
+    write_latent(out, mid, mid_noise, overwrite=force)
+    write_png(sibling(out, ".png"), render(G, mid[None], noise=mid_noise)[0], G, command="morph", t=0.5,
+              overwrite=force)
 
-        save_npy(frames_path, ws)
+    t = np.linspace(0.0, 1.0, steps)
+    parts = batch_slices(steps, batch_size)
+
+    def frame_latents(part):
+        """ws [n, num_ws, w_dim] and noise maps (each [n, r, r], or None) of the frames in slice `part`."""
+        ws = interpolate_at(a.w, b.w, t[part])
+        if mid_noise is None:
+            return ws, None
+        return ws, [interpolate_at(na, nb, t[part]) for na, nb in zip(noise_a, noise_b)]
+
+    with contextlib.ExitStack() as stack:
+        stream = None
+        if save_latents:
+            stream = stack.enter_context(NpyStream(frames_path, shape=(steps, G.num_ws, G.w_dim), overwrite=force))
+
+        def frames():
+            for part in parts:
+                ws, noise = frame_latents(part)
+                if stream is not None:
+                    stream.append(ws)
+                yield render(G, ws, noise=noise, batch_size=batch_size)
+            if loop:
+                # back to A: frames steps-2 ... 0, rendered in the very batches of the way there, so identical
+                for part in reversed(parts):
+                    ws, noise = frame_latents(part)
+                    back = render(G, ws, noise=noise, batch_size=batch_size)[::-1]
+                    yield back[1:] if part.stop == steps else back
+
+        write_animations(animations, frames(), fps=fps, overwrite=force)
+    if save_latents:
         click.echo(str(frames_path))
