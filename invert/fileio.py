@@ -226,12 +226,6 @@ def locked(path, *, wait=True, what=None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def describe_write_error(path, exc):
-    """`exc` (raised while writing `path`) as an OutputError naming `path` and the cause, or None if it
-    is not a write failure. For writers that cannot go through atomic_path."""
-    return _write_error(Path(path), exc, None)
-
-
 # --- internals ------------------------------------------------------------------------------------------
 
 def _make_folder(path):

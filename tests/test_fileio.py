@@ -59,6 +59,19 @@ def test_a_file_that_appears_during_the_write_is_never_replaced(tmp_path):
     assert path.read_text() == "another run's" and listing(tmp_path) == ["out.json"]
 
 
+def test_without_hard_links_a_file_that_appeared_is_still_kept(tmp_path, monkeypatch):
+    """File systems without hard links (FAT, some network mounts): checked, then renamed."""
+    def no_links(source, destination):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    save_npy(tmp_path / "a.npy", np.zeros(2), overwrite=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.zeros(2))
+    with pytest.raises(OutputExistsError, match="appeared while it was being written"):
+        save_npy(tmp_path / "a.npy", np.ones(2), overwrite=False)
+    assert listing(tmp_path) == ["a.npy"] and np.load(tmp_path / "a.npy")[0] == 0
+
+
 def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with atomic_open(tmp_path / "half.bin") as handle:

@@ -6,7 +6,6 @@ import pytest
 import torch
 from PIL import Image
 
-from numerics import assert_close_to_scale
 from projection_helpers import render_in_domain
 
 import invert
