@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from editing_helpers import RANDOM, error_line, load, reuse_generators, run, write_latents
+from invert.cli import main
 from test_fileio import read_only_folder
 
 assert reuse_generators  # fixture, used by name
@@ -94,13 +95,15 @@ def test_an_output_that_is_an_input_is_refused_even_with_force(tmp_path, command
 
 
 def test_an_input_noise_file_is_an_input_too(tmp_path):
+    """x.npy's noise output x_noise.npz is a hard link to the input a_noise.npz: the same file."""
     G = load(RANDOM)
     args = editing_command("edit", tmp_path, G)
     np.savez(tmp_path / "a_noise.npz", **{f"noise_{i}": np.zeros(s, np.float32)
                                           for i, s in enumerate(G.synthesis.noise_shapes())})
-    os.symlink(tmp_path / "a.npy", tmp_path / "alias.npy")  # its noise file is a_noise.npz's alias: no clash
-    message = error_line(run(*args, "--out", tmp_path / "a.npy", "--force"))
-    assert "would replace the input" in message
+    os.link(tmp_path / "a_noise.npz", tmp_path / "x_noise.npz")
+    message = error_line(run(*args, "--out", tmp_path / "x.npy", "--force"))
+    assert message.startswith(f"Error: the output {tmp_path / 'x_noise.npz'} would replace the input "
+                              f"{tmp_path / 'a_noise.npz'}")
 
 
 def test_align_never_replaces_an_input_photo(tmp_path, astronaut_path):
@@ -108,9 +111,8 @@ def test_align_never_replaces_an_input_photo(tmp_path, astronaut_path):
     for name in ("me.png", "me_aligned.png"):
         Image.open(astronaut_path).save(tmp_path / name)
     before = (tmp_path / "me_aligned.png").read_bytes()
-    result = CliRunner().invoke(__import__("invert.cli").cli.main,
-                                ["align", str(tmp_path / "me.png"), str(tmp_path / "me_aligned.png"), "--force",
-                                 "--size", "64"])
+    result = CliRunner().invoke(main, ["align", str(tmp_path / "me.png"), str(tmp_path / "me_aligned.png"),
+                                       "--force", "--size", "64"])
     assert result.exit_code == 1 and "would replace the input" in result.stderr
     assert (tmp_path / "me_aligned.png").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["me.png", "me_aligned.png"]
