@@ -42,7 +42,7 @@ def load_rgb(path, *, what="image"):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is max_photo_pixels
             with Image.open(path) as image:
                 image.load()
-                return _to_rgb8(ImageOps.exif_transpose(image))
+                return _to_rgb8(_upright(image))
     except FileNotFoundError:
         raise ImageError(f"{what} not found: {path}") from None
     except IsADirectoryError:
@@ -56,6 +56,15 @@ def load_rgb(path, *, what="image"):
         raise ImageError(f"cannot read {what} {path}: {' '.join(str(exc).split())}") from None
 
 
+def _upright(image):
+    """`image` turned as its EXIF orientation says (in place where PIL can: photos can be large)."""
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
+    except TypeError:  # pragma: no cover - Pillow before 9.4
+        return ImageOps.exif_transpose(image)
+
+
 def _to_rgb8(image):
     """A decoded PIL image of any mode -> uint8 [H, W, 3]."""
     mode = image.mode
@@ -67,7 +76,7 @@ def _to_rgb8(image):
         return np.repeat(grey[..., None], 3, axis=2)
     if mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")  # PIL warns when such a palette goes straight to RGB
-    return np.asarray(image.convert("RGB"))
+    return np.asarray(image if mode == "RGB" else image.convert("RGB"))
 
 
 def to_uint8(images):
