@@ -58,6 +58,7 @@ from invert.losses import VGGPerceptual  # noqa: E402
 from invert.metrics import psnr  # noqa: E402
 from invert.networks import vgg16  # noqa: E402
 from invert.projector import project, render  # noqa: E402
+from invert import vgg_weights  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUALITY_TOLERANCE_DB = 0.1
@@ -243,9 +244,9 @@ def _psnr_of(G, ws, targets):
 
 def perceptual_network(device):
     try:
-        state, info = vgg16.load_state(vgg16.find_weights(download=False))
+        state, info = vgg_weights.load_state(None, download=False)
     except Exception:  # noqa: BLE001 - no file on disk: random weights cost the same
-        state, info = vgg16.random_state(0), {"source": "random:0", "random": True}
+        state, info = vgg_weights.load_state("random:0")
     vgg = vgg16.build_features(state, info=info, device=device)
     return vgg, VGGPerceptual(vgg), info
 

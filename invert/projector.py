@@ -245,16 +245,16 @@ def _configured(perceptual, *, channels_last, compile):
 def build_perceptual(kind="vgg", *, vgg_weights=None, state=None, info=None, device="cpu"):
     """The perceptual network for `kind` 'vgg' (Image2StyleGAN layers) or 'lpips', on `device`.
 
-    Weights: `state`/`info` from `invert.networks.vgg16.load_state`, or else `vgg_weights` (a path,
-    'random[:SEED]', or None for the usual search: hub cache, then registry download).
+    Weights: `state`/`info` from `invert.vgg_weights.load_state`, or else `vgg_weights` (a path,
+    'random[:SEED]', or None for torchvision's file in the torch hub cache, downloaded there if absent).
     """
-    from invert import losses
+    from invert import losses, vgg_weights as weights_source
     from invert.networks import vgg16
 
     if kind not in ("vgg", "lpips"):
         raise InvertError(f"unknown perceptual loss {kind!r}; use 'vgg' or 'lpips'")
     if state is None:
-        state, info = vgg16.load_state(vgg_weights)
+        state, info = weights_source.load_state(vgg_weights)
     if kind == "lpips":
         return losses.LPIPSPerceptual(state, info=info).to(device)
     return losses.VGGPerceptual(vgg16.build_features(state, info=info, device=device))

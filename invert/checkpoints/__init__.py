@@ -20,7 +20,7 @@ from invert.checkpoints import native, nvidia, rosinality, tensorflow
 from invert.checkpoints.fingerprint import network_fingerprint
 from invert.checkpoints.layout import build_generator, infer_config
 from invert.checkpoints.random import random_generator
-from invert.checkpoints.unpickler import restricted_load, weights_only_refusal
+from invert.checkpoints.unpickler import restricted_load, torch_load_problem, weights_only_refusal
 from invert.errors import CheckpointError
 from invert.fileio import sha256_file
 from invert.networks.stylegan2 import GeneratorConfig
@@ -37,7 +37,10 @@ def _torch_load(path_or_buffer):
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path_or_buffer, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"refused to load this torch file: {weights_only_refusal(exc)}") from None
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise CheckpointError(f"refused to load this torch file: {refusal}") from None
+        raise CheckpointError(f"corrupt or truncated torch file ({torch_load_problem(exc)})") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, KeyError, OSError) as exc:
         first = " ".join(str(exc).split())[:200]
         raise CheckpointError(f"corrupt or truncated torch file ({first})") from None

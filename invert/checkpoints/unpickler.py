@@ -112,7 +112,10 @@ def _load_storage_from_bytes(data):
     try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        raise UnsafePickleError(f"refused a tensor storage inside the pickle: {weights_only_refusal(exc)}") from None
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise UnsafePickleError(f"refused a tensor storage inside the pickle: {refusal}") from None
+        raise CheckpointError(f"corrupt tensor storage in pickle: {torch_load_problem(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - any failure here means a corrupt file
         raise CheckpointError(f"corrupt tensor storage in pickle: {_first_line(exc)}") from None
 
@@ -215,14 +218,24 @@ def restricted_load(stream):
 
 
 def weights_only_refusal(exc):
-    """What torch.load(weights_only=True) refused, from its UnpicklingError, without torch's advice to
-    load with weights_only=False: 'it asks for MODULE.NAME (...)' or a generic phrase."""
+    """What torch.load(weights_only=True) refused, from its UnpicklingError, without torch's advice to load
+    with weights_only=False: 'it asks for MODULE.NAME, ...'. None when no global was refused (a corrupt
+    file raises UnpicklingError too; see `torch_load_problem`)."""
     match = re.search(r"GLOBAL ([\w.]+)", str(exc))
-    if match:
-        return (f"it asks for {match.group(1)}, which is not tensor data; nothing was executed. Only files "
-                "that hold tensors and plain data are read")
-    return ("it holds objects other than tensors and plain data; nothing was executed. Only files "
-            "that hold tensors and plain data are read")
+    if match is None:
+        return None
+    return (f"it asks for {match.group(1)}, which is not tensor data; nothing was executed. Only files that "
+            "hold tensors and plain data are read")
+
+
+def torch_load_problem(exc):
+    """torch.load's error as one short line, without its advice to load with weights_only=False."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    elif "weights_only" in text:
+        text = "not readable as tensor data"
+    return " ".join(text.split())[:200] or type(exc).__name__
 
 
 def _first_line(exc):
