@@ -1,4 +1,4 @@
-"""Projection benchmark: seconds per step, images per hour, peak memory and quality, fast paths vs baseline.
+"""Projection benchmark: seconds per step, images per hour, memory and quality, fast paths vs baseline.
 
     python bench/bench_projection.py                 # CPU-sized run (a few minutes): 64² and 128², batch 1 and 4
     python bench/bench_projection.py --full          # GPU: FFHQ config-f at 1024² and a 256² net, batch 1, 4, 16
@@ -11,16 +11,18 @@ ImageNet weights when they are on disk, else seeded random weights (same cost; n
 
 Speed: per configuration, `--warmup` steps are run and discarded, then `--steps` steps are timed one
 by one (CUDA synchronised); the figure is the median step over `--repeats` runs. Images per hour assume
-1000 W+ steps per image. Peak memory is CUDA's max_memory_allocated on a GPU, and on the CPU the peak
-resident-set growth over the run (sampled every 2 ms). The first step of a path is reported on its own:
-compiling and capturing CUDA graphs happen there, and a user pays them once per run.
+1000 W+ steps per image. Memory is CUDA's max_memory_allocated on a GPU; on the CPU it is the largest
+growth of the resident set during the run (warm-up included, sampled every 2 ms) above what the process
+already held, so memory kept by glibc from an earlier path is not counted again: not a peak. The first
+step of a path is reported on its own: compiling and capturing CUDA graphs happen there, and a user pays
+them once per run.
 
 Quality: each path projects the same in-domain targets (rendered from random W+ codes by the same
 generator and quantised to 8 bits, so they are exactly reachable) for `--quality-steps` steps from the
 same start as the baseline; the table reports PSNR on the 8-bit images and its difference from the
 baseline. A path that loses more than 0.1 dB must stay off by default.
 
-Huge pages (CPU): "+ huge pages" is the command line's default allocator setting (invert/hugepages.py).
+Huge pages (CPU): "+ huge pages" is THP_MEM_ALLOC_ENABLE=1 (invert/hugepages.py; off by default).
 PyTorch reads it once per process, so this process measures everything else without it and those
 paths run in a child process that rebuilds the same generator, targets and VGG.
 
@@ -444,11 +446,13 @@ def to_markdown(report):
              f"torch {report['torch']}, Python {report['python']}, {report['date']}. "
              f"Median of {report['repeats']} run(s) of {report['steps']} timed steps after {report['warmup']} "
              f"warm-up steps. VGG16 weights: {report['vgg_weights']}. Generators have random weights of the "
-             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image. First step: "
+             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image. Memory: "
+             "CUDA's peak allocation on a GPU; on a CPU the resident-set growth during the run, above what the "
+             "process already held (not a peak). First step: "
              "seconds of a path's very first step (compiling and CUDA-graph capture happen there), outside the "
              "per-step figures."
              + (f" Note: {report['note']}" if report.get("note") else ""), "",
-             "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up | "
+             "| generator | batch | path | ms per image-step | images/hour | memory (MB) | speed-up | "
              "first step (s) |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in report["rows"]:
