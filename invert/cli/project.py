@@ -185,7 +185,8 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
     plan = _plan_outputs(targets, outdir, video_format=video_format if video else None, force=force)
     init_ws, init_noise = _resume(G, resume, resume_noise)
 
-    models = _perceptual_models(loss_kind, vgg_weights, perceptual_weight, noise_perceptual_weight if noise else 0, dev)
+    models = _perceptual_models(loss_kind, vgg_weights, perceptual_weight, noise_perceptual_weight if noise else 0,
+                                dev)
     total_steps = steps + (noise_steps if noise else 0)
     every = (video_every or max(1, total_steps // 100)) if video else 0
     options = dict(num_steps=steps, lr=lr, space=space, init=init, seed=seed, mse_weight=mse_weight,
@@ -296,6 +297,8 @@ def _perceptual_models(loss_kind, vgg_weights, perceptual_weight, noise_perceptu
         return perceptual_models(loss_kind, vgg_weights=vgg_weights, perceptual_weight=perceptual_weight,
                                  noise_perceptual_weight=noise_perceptual_weight, device=device)
     except WeightsError as exc:
+        if vgg_weights is not None:
+            raise
         raise WeightsError(f"{exc}; or pass --vgg-weights PATH") from None
 
 
