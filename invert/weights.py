@@ -95,7 +95,9 @@ def get_entry(name, *, registry=None):
     registry = _registry(registry)
     if name not in registry:
         known = ", ".join(sorted(registry)) or "(none)"
-        raise WeightsError(f"unknown weights name {name!r}; known names: {known}")
+        moved = ("; VGG16 is no longer in this registry: torchvision downloads it into the torch hub cache "
+                 "on first use") if name == "vgg16" else ""
+        raise WeightsError(f"unknown weights name {name!r}; known names: {known}{moved}")
     return registry[name]
 
 
