@@ -226,7 +226,7 @@ def noise_options_markdown(report):
              "with N(0, 1) noise: 'std' is each map's standard deviation (mean over maps, and the largest), "
              "'max |n|' the largest single value; maps far from std 1 or with large values are no longer noise "
              "the generator knows, and carry image content instead.", "",
-             "| targets | setting | PSNR (dB) | SSIM | noise std (mean) | noise std (max) | max \|n\| | CPU s |",
+             "| targets | setting | PSNR (dB) | SSIM | noise std (mean) | noise std (max) | max \\|n\\| | CPU s |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for target_name, rows in report["noise_options"].items():
         for r in rows:
