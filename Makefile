@@ -24,8 +24,11 @@ test: install-test
 	$(PYTHON) -m pytest -q
 	$(NUMERICS_ENV) $(PYTHON) -m pytest -q -p no:cacheprovider -m numerics
 
+# pyflakes (unused names, undefined names) and vermin (no construct newer than setup.cfg's Python floor).
 lint:
-	$(PYTHON) -m pyflakes invert tests bench 2>/dev/null || $(PYTHON) -m compileall -q invert tests bench
+	$(PYTHON) -m pyflakes invert tests bench examples
+	$(PYTHON) -c "import sys; from vermin.main import main; sys.exit(main())" --quiet --no-tips --violations --eval-annotations --feature union-types -t=3.9- \
+		invert tests bench examples
 
 # Projection speed benchmark; BENCH_ARGS e.g. "--device cuda --full" on a GPU.
 bench: install

@@ -1,4 +1,4 @@
-"""Projection benchmark: seconds per step, images per hour, peak memory and quality, fast paths vs baseline.
+"""Projection benchmark: seconds per step, images per hour, memory and quality, fast paths vs baseline.
 
     python bench/bench_projection.py                 # CPU-sized run (a few minutes): 64² and 128², batch 1 and 4
     python bench/bench_projection.py --full          # GPU: FFHQ config-f at 1024² and a 256² net, batch 1, 4, 16
@@ -11,16 +11,18 @@ ImageNet weights when they are on disk, else seeded random weights (same cost; n
 
 Speed: per configuration, `--warmup` steps are run and discarded, then `--steps` steps are timed one
 by one (CUDA synchronised); the figure is the median step over `--repeats` runs. Images per hour assume
-1000 W+ steps per image. Peak memory is CUDA's max_memory_allocated on a GPU, and on the CPU the peak
-resident-set growth over the run (sampled every 2 ms). The first step of a path is reported on its own:
-compiling and capturing CUDA graphs happen there, and a user pays them once per run.
+1000 W+ steps per image. Memory is CUDA's max_memory_allocated on a GPU; on the CPU it is the largest
+growth of the resident set during the run (warm-up included, sampled every 2 ms) above what the process
+already held, so memory kept by glibc from an earlier path is not counted again: not a peak. The first
+step of a path is reported on its own: compiling and capturing CUDA graphs happen there, and a user pays
+them once per run.
 
 Quality: each path projects the same in-domain targets (rendered from random W+ codes by the same
 generator and quantised to 8 bits, so they are exactly reachable) for `--quality-steps` steps from the
 same start as the baseline; the table reports PSNR on the 8-bit images and its difference from the
 baseline. A path that loses more than 0.1 dB must stay off by default.
 
-Huge pages (CPU): "+ huge pages" is the command line's default allocator setting (invert/hugepages.py).
+Huge pages (CPU): "+ huge pages" is THP_MEM_ALLOC_ENABLE=1 (invert/hugepages.py; off by default).
 PyTorch reads it once per process, so this process measures everything else without it and those
 paths run in a child process that rebuilds the same generator, targets and VGG.
 
@@ -58,6 +60,7 @@ from invert.losses import VGGPerceptual  # noqa: E402
 from invert.metrics import psnr  # noqa: E402
 from invert.networks import vgg16  # noqa: E402
 from invert.projector import project, render  # noqa: E402
+from invert import vgg_weights  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUALITY_TOLERANCE_DB = 0.1
@@ -243,9 +246,9 @@ def _psnr_of(G, ws, targets):
 
 def perceptual_network(device):
     try:
-        state, info = vgg16.load_state(vgg16.find_weights(download=False))
+        state, info = vgg_weights.load_state(None, download=False)
     except Exception:  # noqa: BLE001 - no file on disk: random weights cost the same
-        state, info = vgg16.random_state(0), {"source": "random:0", "random": True}
+        state, info = vgg_weights.load_state("random:0")
     vgg = vgg16.build_features(state, info=info, device=device)
     return vgg, VGGPerceptual(vgg), info
 
@@ -262,7 +265,7 @@ def device_name(device):
     return f"{name}, {torch.get_num_threads()} threads"
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--full", action="store_true", help="1024² config-f and 256², batch 1, 4, 16")
@@ -282,29 +285,13 @@ def main():
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", help="results file stem (default: <device kind>-<date>)")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one path's measurements, as JSON
-    args = parser.parse_args()
-    if args.child:
-        child_main(json.loads(args.child))
-        return
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return parser, parser.parse_args()
 
-    device = resolve_device(args.device)
+
+def plan(parser, args, device):
+    """The presets for `device`, overridden by the arguments -> dict of what to measure and how."""
     gpu, cpu = device.type == "cuda", device.type == "cpu"
-    if gpu:
-        # PyTorch allows TF32 in cuDNN convolutions by default; the projector runs strict float32 unless
-        # asked (tf32=True), so the baseline must too, or it would be timed at TF32 speed.
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     full = args.full
-    generators = (args.generators.split(",") if args.generators
-                  else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:128"])
-    batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if full else [1, 4])
-    # GPU preset: sized so that 1024² with every path fits a few minutes of a lent machine (bench/gpu_run.sh)
-    warmup = args.warmup if args.warmup is not None else (5 if gpu else 2)
-    steps = args.steps or (20 if gpu else 4)
-    repeats = args.repeats or (2 if gpu else 1)
-    quality_steps = args.quality_steps or (200 if gpu else 30)
-    quality_images = args.quality_images or (4 if gpu else 2)
     paths = [p for p in (args.paths.split(",") if args.paths else PATHS)
              if (gpu or p not in CUDA_ONLY) and (cpu or p not in CPU_ONLY)]
     if not gpu:  # torch.compile on a 2-core CPU spends minutes compiling; measure it only when asked
@@ -312,14 +299,40 @@ def main():
     unknown = [p for p in paths if p not in PATHS]
     if unknown:
         parser.error(f"unknown path(s) {', '.join(unknown)}; choose from: {', '.join(PATHS)}")
+    # GPU preset: sized so that 1024² with every path fits a few minutes of a lent machine (bench/gpu_run.sh)
+    return {
+        "generators": (args.generators.split(",") if args.generators
+                       else ["random:ffhq-1024", "random:256"] if full else ["random:64", "random:128"]),
+        "batches": [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if full else [1, 4]),
+        "warmup": args.warmup if args.warmup is not None else (5 if gpu else 2),
+        "steps": args.steps or (20 if gpu else 4),
+        "repeats": args.repeats or (2 if gpu else 1),
+        "quality_steps": 0 if args.no_quality else (args.quality_steps or (200 if gpu else 30)),
+        "quality_images": args.quality_images or (4 if gpu else 2),
+        "paths": paths,
+    }
 
+
+def main():
+    parser, args = parse_args()
+    if args.child:
+        child_main(json.loads(args.child))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        # PyTorch allows TF32 in cuDNN convolutions by default; the projector runs strict float32 unless
+        # asked (tf32=True), so the baseline must too, or it would be timed at TF32 speed.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    config = plan(parser, args, device)
     vgg, perceptual, vgg_info = perceptual_network(device)
     report = {
         "device": device_name(device), "device_type": device.type, "torch": torch.__version__,
         "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "vgg_weights": vgg_info["source"], "warmup": warmup, "steps": steps, "repeats": repeats,
-        "quality_steps": 0 if args.no_quality else quality_steps, "note": args.note, "rows": [], "quality": [],
-        "skipped": [],
+        "vgg_weights": vgg_info["source"], "warmup": config["warmup"], "steps": config["steps"],
+        "repeats": config["repeats"], "quality_steps": config["quality_steps"], "note": args.note, "rows": [],
+        "quality": [], "skipped": [],
     }
     deadline = time.monotonic() + args.budget_minutes * 60 if args.budget_minutes else None
 
@@ -330,47 +343,56 @@ def main():
             return True
         return False
 
-    for spec in generators:
-        if out_of_time(spec, "everything"):
+    for spec in config["generators"]:
+        if not out_of_time(spec, "everything"):
+            measure_generator(spec, device, vgg, perceptual, config, report, out_of_time, args)
+    write_results(report, Path(args.out), name=args.name)
+
+
+def measure_generator(spec, device, vgg, perceptual, config, report, out_of_time, args):
+    """The baseline and every path of `config` on generator `spec`, the results rewritten after each."""
+    batches, quality_images = config["batches"], config["quality_images"]
+    G = load_generator(spec, device=device, verbose=False)
+    target_count = max(max(batches), quality_images)
+    targets = make_targets(G, target_count, seed=1)
+    print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
+    baseline = time_baseline(G, vgg, targets[0], warmup=config["warmup"], steps=config["steps"],
+                             repeats=config["repeats"], device=device)
+    base_step = baseline[0]
+    print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
+    reference = None
+    if config["quality_steps"]:
+        reference = baseline_quality(G, vgg, targets[:quality_images], steps=config["quality_steps"], device=device)
+        print(f"  quality {'baseline fp32 eager':<34} {reference:6.2f} dB", flush=True)
+    job = {"spec": spec, "device": str(device), "threads": torch.get_num_threads(), "batches": batches,
+           "warmup": config["warmup"], "steps": config["steps"], "repeats": config["repeats"],
+           "target_count": target_count, "quality_steps": config["quality_steps"], "quality_images": quality_images}
+    measured = {}
+    add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images)
+    write_results(report, Path(args.out), name=args.name, quiet=True)
+    for name in config["paths"]:
+        if out_of_time(spec, name):
             continue
-        G = load_generator(spec, device=device, verbose=False)
-        target_count = max(max(batches), quality_images)
-        targets = make_targets(G, target_count, seed=1)
-        print(f"{spec}: {G.resolution}², {G.num_ws}x{G.w_dim}", flush=True)
-        baseline = time_baseline(G, vgg, targets[0], warmup=warmup, steps=steps, repeats=repeats, device=device)
-        base_step = baseline[0]
-        print(f"  baseline fp32 eager {base_step * 1000:8.1f} ms/image-step", flush=True)
-        reference = None
-        if not args.no_quality:
-            reference = baseline_quality(G, vgg, targets[:quality_images], steps=quality_steps, device=device)
-            print(f"  quality {'baseline fp32 eager':<34} {reference:6.2f} dB", flush=True)
-        job = {"spec": spec, "device": str(device), "threads": torch.get_num_threads(), "batches": batches,
-               "warmup": warmup, "steps": steps, "repeats": repeats, "target_count": target_count,
-               "quality_steps": report["quality_steps"], "quality_images": quality_images}
-        measured = {}
+        measured[name] = (measure_in_child(name, job) if name in PROCESS_ENV
+                          else measure_path(G, perceptual, targets, name, job))
+        print_path(name, measured[name], batches, base_step, reference)
         add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images)
         write_results(report, Path(args.out), name=args.name, quiet=True)
-        for name in paths:
-            if out_of_time(spec, name):
-                continue
-            measured[name] = (measure_in_child(name, job) if name in PROCESS_ENV
-                              else measure_path(G, perceptual, targets, name, job))
-            for batch in batches:
-                timing = measured[name]["batches"][batch]
-                if isinstance(timing, str):
-                    print(f"  batch {batch:>2}  {name:<34} failed: {timing}", flush=True)
-                else:
-                    print(f"  batch {batch:>2}  {name:<34} {timing[0] / batch * 1000:8.1f} ms/image-step "
-                          f"x{base_step * batch / timing[0]:.2f}", flush=True)
-            if measured[name]["psnr"] is not None and reference is not None:
-                print(f"  quality {name:<34} {measured[name]['psnr']:6.2f} dB "
-                      f"({measured[name]['psnr'] - reference:+.2f})", flush=True)
-            add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images)
-            write_results(report, Path(args.out), name=args.name, quiet=True)
-        del G
-        if gpu:
-            torch.cuda.empty_cache()
-    write_results(report, Path(args.out), name=args.name)
+    del G
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def print_path(name, result, batches, base_step, reference):
+    for batch in batches:
+        timing = result["batches"][batch]
+        if isinstance(timing, str):
+            print(f"  batch {batch:>2}  {name:<34} failed: {timing}", flush=True)
+        else:
+            print(f"  batch {batch:>2}  {name:<34} {timing[0] / batch * 1000:8.1f} ms/image-step "
+                  f"x{base_step * batch / timing[0]:.2f}", flush=True)
+    if result["psnr"] is not None and reference is not None:
+        print(f"  quality {name:<34} {result['psnr']:6.2f} dB ({result['psnr'] - reference:+.2f})", flush=True)
 
 
 def add_generator_results(report, spec, G, batches, baseline, reference, measured, quality_images):
@@ -424,11 +446,13 @@ def to_markdown(report):
              f"torch {report['torch']}, Python {report['python']}, {report['date']}. "
              f"Median of {report['repeats']} run(s) of {report['steps']} timed steps after {report['warmup']} "
              f"warm-up steps. VGG16 weights: {report['vgg_weights']}. Generators have random weights of the "
-             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image. First step: "
+             "official shapes (same cost as trained ones). Images/hour assume 1000 W+ steps per image. Memory: "
+             "CUDA's peak allocation on a GPU; on a CPU the resident-set growth during the run, above what the "
+             "process already held (not a peak). First step: "
              "seconds of a path's very first step (compiling and CUDA-graph capture happen there), outside the "
              "per-step figures."
              + (f" Note: {report['note']}" if report.get("note") else ""), "",
-             "| generator | batch | path | ms per image-step | images/hour | peak memory (MB) | speed-up | "
+             "| generator | batch | path | ms per image-step | images/hour | memory (MB) | speed-up | "
              "first step (s) |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for row in report["rows"]:

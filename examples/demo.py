@@ -41,7 +41,7 @@ def choose_generator():
 
 def choose_vgg_weights():
     from invert.errors import WeightsError
-    from invert.networks.vgg16 import find_weights
+    from invert.vgg_weights import find_weights
 
     try:
         return str(find_weights())

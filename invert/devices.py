@@ -21,12 +21,12 @@ def resolve_device(spec="auto"):
         raise InvertError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise InvertError(f"device {spec!r} requested but CUDA is not available; use --device cpu")
+            raise InvertError(f"device {spec!r} requested but CUDA is not available; compute on 'cpu' instead")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise InvertError(f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif device.type == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise InvertError("device 'mps' requested but MPS is not available; use --device cpu")
+            raise InvertError("device 'mps' requested but MPS is not available; compute on 'cpu' instead")
     elif device.type != "cpu":
         raise InvertError(f"unsupported device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
     return device
@@ -49,3 +49,19 @@ def native_bf16(device):
             except Exception:  # noqa: BLE001 - a missing or failing probe means: not known to be native
                 continue
     return False
+
+
+def bf16_autocast_pays(device):
+    """Whether bf16 autocast was measured to speed projection up on this kind of device.
+
+    Measured (bench/README.md): on a CPU with AMX tiles, x1.2-2.2 over float32; on an AMD EPYC with
+    AVX512-BF16 but no AMX, x1.04, which is not worth results that differ from float32. So: only AMX CPUs.
+    GPUs have not been measured yet, so the answer there is False.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())  # private, so guarded
+    except Exception:  # noqa: BLE001 - a missing or failing probe means: not known to pay
+        return False

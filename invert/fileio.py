@@ -226,6 +226,17 @@ def locked(path, *, wait=True, what=None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def sha256_file(path):
+    """Hex sha256 of the file at `path`, read in 4 MiB chunks (the package's one file-hash helper)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # --- internals ------------------------------------------------------------------------------------------
 
 def _make_folder(path):

@@ -47,6 +47,8 @@ NUM_STEPS = 1000
 LEARNING_RATE = 0.01
 NOISE_STEPS = 300
 NOISE_LEARNING_RATE = 1.0
+NOISE_REGULARIZE = 0.0  # weight of NVIDIA's noise regulariser (its projector uses 1e5); see bench/README.md
+NOISE_RENORMALIZE = False  # renormalise each noise map to mean 0, std 1 after every step
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -77,6 +79,7 @@ class Projection:
     seconds: float = 0.0
     device: str = "cpu"
     settings: dict = field(default_factory=dict)
+    noise_stats: list = None         # per image, per noise map: {'resolution', 'mean', 'std', 'max_abs'}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -245,16 +248,16 @@ def _configured(perceptual, *, channels_last, compile):
 def build_perceptual(kind="vgg", *, vgg_weights=None, state=None, info=None, device="cpu"):
     """The perceptual network for `kind` 'vgg' (Image2StyleGAN layers) or 'lpips', on `device`.
 
-    Weights: `state`/`info` from `invert.networks.vgg16.load_state`, or else `vgg_weights` (a path,
-    'random[:SEED]', or None for the usual search: hub cache, then registry download).
+    Weights: `state`/`info` from `invert.vgg_weights.load_state`, or else `vgg_weights` (a path,
+    'random[:SEED]', or None for torchvision's file in the torch hub cache, downloaded there if absent).
     """
-    from invert import losses
+    from invert import losses, vgg_weights as weights_source
     from invert.networks import vgg16
 
     if kind not in ("vgg", "lpips"):
         raise InvertError(f"unknown perceptual loss {kind!r}; use 'vgg' or 'lpips'")
     if state is None:
-        state, info = vgg16.load_state(vgg_weights)
+        state, info = weights_source.load_state(vgg_weights)
     if kind == "lpips":
         return losses.LPIPSPerceptual(state, info=info).to(device)
     return losses.VGGPerceptual(vgg16.build_features(state, info=info, device=device))
@@ -263,8 +266,9 @@ def build_perceptual(kind="vgg", *, vgg_weights=None, state=None, info=None, dev
 def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, eps=EPS, space="w+",
             init="mean", init_ws=None, seed=0, perceptual="vgg", vgg_weights=None, mse_weight=1.0,
             perceptual_weight=1.0, mask=None, noise=False, noise_steps=NOISE_STEPS, noise_lr=NOISE_LEARNING_RATE,
-            noise_mse_weight=1.0, noise_perceptual_weight=0.0, init_noise=None, amp="off",
-            channels_last=False, compile=False, tf32=False, video_every=0, progress=False, callback=None):
+            noise_mse_weight=1.0, noise_perceptual_weight=0.0, noise_regularize=NOISE_REGULARIZE,
+            noise_renormalize=NOISE_RENORMALIZE, init_noise=None, amp="off", channels_last=False, compile=False,
+            tf32=False, video_every=0, progress=False, callback=None):
     """Project target images into G's W+ space (and, with `noise`, its noise maps) -> Projection.
 
     Runs on the device G is on. Options (all keyword-only):
@@ -284,6 +288,11 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
       mask           [R, R] / [N, 1, R, R] in [0, 1], 1 = known pixel: both losses only see known pixels.
       noise          run the Image2StyleGAN++ noise stage after the W+ stage.
       noise_steps, noise_lr, noise_mse_weight, noise_perceptual_weight   that stage's Adam and loss.
+      noise_regularize   weight of NVIDIA's multi-scale noise regulariser (squared autocorrelation of each
+                     map with its one-pixel shifts, at every scale down to 8x8), which keeps the maps from
+                     encoding image content; 0 = off (Image2StyleGAN++ has none).
+      noise_renormalize  after every noise step, shift and scale each map to mean 0, std 1 (as NVIDIA's
+                     projector does), so the maps stay plausible N(0, 1) noise.
       init_noise     num_ws - 1 maps ([r, r] or [N or 1, 1, r, r]) replacing the stored ones: used (fixed)
                      in the W+ stage and as the noise stage's start.
       amp            'off', 'bf16' or 'fp16': autocast of generator + perceptual network; latents, noise
@@ -301,20 +310,13 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
                      are exactly what a k-step run returns.
     """
     started = time.perf_counter()
-    device = G.w_avg.device
-    resolution, num_ws = G.resolution, G.num_ws
-    if space not in ("w+", "w"):
-        raise InvertError(f"unknown latent space {space!r}; use 'w+' or 'w'")
-    if init not in ("mean", "random"):
-        raise InvertError(f"unknown init {init!r}; use 'mean' or 'random'")
-    if amp not in AMP_DTYPES:
-        raise InvertError(f"unknown amp mode {amp!r}; use off, bf16 or fp16")
-    if num_steps < 0 or noise_steps < 0:
-        raise InvertError("step counts must be >= 0")
+    _check_options(space=space, init=init, amp=amp, num_steps=num_steps, noise_steps=noise_steps,
+                   noise_regularize=noise_regularize)
     compile = _compile_mode(compile)
-    targets = _target_tensor(target, resolution, device)
+    device = G.w_avg.device
+    targets = _target_tensor(target, G.resolution, device)
     count = targets.shape[0]
-    mask_t = _mask_tensor(mask, count, resolution, device)
+    mask_t = _mask_tensor(mask, count, G.resolution, device)
 
     needs_perceptual = bool(num_steps and perceptual_weight) or bool(noise and noise_steps and noise_perceptual_weight)
     if isinstance(perceptual, str):
@@ -327,7 +329,6 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
                             perceptual_weight=perceptual_weight)
     loss_n = ProjectionLoss(perceptual if noise_perceptual_weight else None, mse_weight=noise_mse_weight,
                             perceptual_weight=noise_perceptual_weight)
-
     ws_start = _initial_ws(G, count, init=init, init_ws=init_ws, seed=seed)
     noise_start = _initial_noise(G, count, init_noise)
     settings = dict(num_steps=num_steps, lr=lr, betas=list(betas), eps=eps, space=space, init=init,
@@ -335,54 +336,148 @@ def project(G, target, *, num_steps=NUM_STEPS, lr=LEARNING_RATE, betas=BETAS, ep
                     perceptual=_perceptual_name(perceptual), mse_weight=mse_weight,
                     perceptual_weight=perceptual_weight, masked=mask_t is not None, noise=bool(noise),
                     noise_steps=noise_steps if noise else 0, noise_lr=noise_lr, noise_mse_weight=noise_mse_weight,
-                    noise_perceptual_weight=noise_perceptual_weight, resumed_noise=init_noise is not None,
-                    amp=amp, channels_last=channels_last, compile=compile or False, tf32=tf32,
-                    batch_size=count)
+                    noise_perceptual_weight=noise_perceptual_weight, noise_regularize=noise_regularize,
+                    noise_renormalize=bool(noise_renormalize), resumed_noise=init_noise is not None,
+                    amp=amp, channels_last=channels_last, compile=compile or False, tf32=tf32, batch_size=count)
     synthesis = _GuardedCompile(G.synthesis, "the synthesis network", compile) if compile else G.synthesis
     run = _Run(count=count, amp=amp, device=device, progress=progress, video_every=video_every,
                callback=callback, cuda_graphs=compile == "reduce-overhead" and device.type == "cuda")
+    adam = dict(betas=betas, eps=eps)
 
     with _tf32(tf32, device), _configured(perceptual, channels_last=channels_last, compile=compile):
-        # W+ stage: the latent is [N, num_ws, w_dim], or [N, 1, w_dim] broadcast in W space.
-        fixed_noise = noise_start
-        if space == "w":
-            if not torch.equal(ws_start, ws_start[:, :1].expand_as(ws_start)):
-                raise LatentError("the starting latent differs between layers, so it is not a W code; "
-                                  "resume it with space 'w+'")
-            latent = ws_start[:, :1].clone().requires_grad_(True)
-        else:
-            latent = ws_start.clone().requires_grad_(True)
-
-        def render_w():
-            return synthesis(latent.expand(-1, num_ws, -1), noise_mode="const", noise=fixed_noise)
-
-        prepared = loss_w.prepare(targets, mask_t) if num_steps else None
-        best_latent, best_loss_w, history_w, steps_w = run.stage(
-            "w", [latent], render_w, loss_w, prepared, steps=num_steps, lr=lr, betas=betas, eps=eps)
-        ws = best_latent[0].expand(-1, num_ws, -1).contiguous()
-
-        noise_out, best_loss_n, history_n, steps_n = fixed_noise, None, None, 0
+        ws, loss_best_w, history_w, steps_w = _w_plus_stage(
+            run, G, synthesis, ws_start, noise_start, space=space, loss=loss_w, targets=targets, mask=mask_t,
+            steps=num_steps, lr=lr, **adam)
+        noise_out, loss_best_n, history_n, steps_n = noise_start, None, None, 0
         if noise and not run.interrupted:
-            maps = [n.expand(count, -1, -1, -1).clone().requires_grad_(True) for n in _noise_or_stored(G, noise_start)]
-            if mask_t is not None:
-                _freeze_unknown_noise(maps, mask_t)
-
-            def render_noise():
-                return synthesis(ws, noise_mode="const", noise=maps)
-
-            prepared_n = loss_n.prepare(targets, mask_t) if noise_steps else None
-            best_maps, best_loss_n, history_n, steps_n = run.stage(
-                "noise", maps, render_noise, loss_n, prepared_n, steps=noise_steps, lr=noise_lr, betas=betas, eps=eps)
-            noise_out = best_maps
+            noise_out, loss_best_n, history_n, steps_n = _noise_stage(
+                run, G, synthesis, ws, _noise_or_stored(G, noise_start), loss=loss_n, targets=targets,
+                mask=mask_t, steps=noise_steps, lr=noise_lr, regularize=noise_regularize,
+                renormalize=noise_renormalize, **adam)
 
     images = render(G, ws, noise_out)
     if video_every:
         run.frames.append(to_uint8(images))
+    noise_cpu = None if noise_out is None else [n.detach().cpu() for n in noise_out]
     return Projection(
-        ws=ws.detach().cpu(), noise=None if noise_out is None else [n.detach().cpu() for n in noise_out],
-        images=images, loss_w=best_loss_w.cpu(), loss_noise=None if best_loss_n is None else best_loss_n.cpu(),
-        history_w=history_w, history_noise=history_n, frames=run.frames, steps_w=steps_w, steps_noise=steps_n,
-        interrupted=run.interrupted, seconds=time.perf_counter() - started, device=str(device), settings=settings)
+        ws=ws.detach().cpu(), noise=noise_cpu, images=images, loss_w=loss_best_w.cpu(),
+        loss_noise=None if loss_best_n is None else loss_best_n.cpu(), history_w=history_w, history_noise=history_n,
+        frames=run.frames, steps_w=steps_w, steps_noise=steps_n, interrupted=run.interrupted,
+        seconds=time.perf_counter() - started, device=str(device), settings=settings,
+        noise_stats=None if noise_cpu is None else noise_statistics(noise_cpu, count))
+
+
+def _check_options(*, space, init, amp, num_steps, noise_steps, noise_regularize):
+    if space not in ("w+", "w"):
+        raise InvertError(f"unknown latent space {space!r}; use 'w+' or 'w'")
+    if init not in ("mean", "random"):
+        raise InvertError(f"unknown init {init!r}; use 'mean' or 'random'")
+    if amp not in AMP_DTYPES:
+        raise InvertError(f"unknown amp mode {amp!r}; use off, bf16 or fp16")
+    if num_steps < 0 or noise_steps < 0:
+        raise InvertError("step counts must be >= 0")
+    if not noise_regularize >= 0:  # also refuses NaN
+        raise InvertError(f"the noise regulariser's weight must be >= 0, got {noise_regularize}")
+
+
+def _w_plus_stage(run, G, synthesis, ws_start, fixed_noise, *, space, loss, targets, mask, steps, lr, betas, eps):
+    """Image2StyleGAN: optimise the latent, noise maps fixed -> (ws [N, num_ws, w_dim], best loss [N],
+    history [steps, N], steps done). In W space the latent is [N, 1, w_dim], broadcast to every layer."""
+    num_ws = G.num_ws
+    if space == "w":
+        if not torch.equal(ws_start, ws_start[:, :1].expand_as(ws_start)):
+            raise LatentError("the starting latent differs between layers, so it is not a W code; "
+                              "resume it with space 'w+'")
+        latent = ws_start[:, :1].clone().requires_grad_(True)
+    else:
+        latent = ws_start.clone().requires_grad_(True)
+
+    def render_w():
+        return synthesis(latent.expand(-1, num_ws, -1), noise_mode="const", noise=fixed_noise)
+
+    prepared = loss.prepare(targets, mask) if steps else None
+    best, best_loss, history, done = run.stage("w", [latent], render_w, loss, prepared, steps=steps, lr=lr,
+                                               betas=betas, eps=eps)
+    return best[0].expand(-1, num_ws, -1).contiguous(), best_loss, history, done
+
+
+def _noise_stage(run, G, synthesis, ws, start_maps, *, loss, targets, mask, steps, lr, betas, eps, regularize,
+                 renormalize):
+    """Image2StyleGAN++: optimise the noise maps, latent frozen -> (maps [N, 1, r, r] each, best loss [N],
+    history [steps, N], steps done). With a mask only values over known pixels move."""
+    count = ws.shape[0]
+    maps = [n.expand(count, -1, -1, -1).clone().requires_grad_(True) for n in start_maps]
+    known = None
+    if mask is not None:
+        known = _known_cells(maps, mask)
+        _freeze_unknown_noise(maps, known)
+
+    def render_noise():
+        return synthesis(ws, noise_mode="const", noise=maps)
+
+    def objective(images, prepared):
+        value = loss(images, prepared)
+        return value + regularize * noise_regularization(maps) if regularize else value
+
+    after_step = (lambda: renormalize_noise(maps, known)) if renormalize else None
+    prepared = loss.prepare(targets, mask) if steps else None
+    return run.stage("noise", maps, render_noise, objective, prepared, steps=steps, lr=lr, betas=betas, eps=eps,
+                     after_step=after_step)
+
+
+def noise_regularization(maps):
+    """NVIDIA's noise regulariser, per image [N]: for every map [N, 1, r, r] and each of its scales down to
+    8x8 (2x2 average pooling), the squared mean of the map times its one-pixel shift, along x and along y.
+
+    It is zero for white noise and grows when neighbouring values are correlated, i.e. when a map starts
+    to carry image structure.
+    """
+    import torch.nn.functional as F
+
+    total = 0
+    for noise_map in maps:
+        x = noise_map.float()
+        while True:
+            total = total + (x * torch.roll(x, shifts=1, dims=3)).mean(dim=(1, 2, 3)).square()
+            total = total + (x * torch.roll(x, shifts=1, dims=2)).mean(dim=(1, 2, 3)).square()
+            if x.shape[-1] <= 8:
+                break
+            x = F.avg_pool2d(x, kernel_size=2)
+    return total
+
+
+@torch.no_grad()
+def renormalize_noise(maps, known=None):
+    """Shift and scale every map [N, 1, r, r], per image, to mean 0 and std 1 (in place).
+
+    `known` (the cells a mask lets move, see `_known_cells`) limits the write to those cells, so maps over
+    unknown pixels keep their values.
+    """
+    for i, noise_map in enumerate(maps):
+        centred = noise_map - noise_map.mean(dim=(2, 3), keepdim=True)
+        normalized = centred * centred.square().mean(dim=(2, 3), keepdim=True).clamp_min(1e-12).rsqrt()
+        if known is None:
+            noise_map.copy_(normalized)
+        else:
+            noise_map.copy_(torch.where(known[i].bool(), normalized, noise_map))
+
+
+def noise_statistics(maps, count):
+    """Per image, per map: {'resolution', 'mean', 'std', 'max_abs'} of noise maps [N or 1, 1, r, r] (CPU).
+
+    Unregularised noise optimisation can drift far from the N(0, 1) noise the generator was trained with
+    (std of several, large single values); these numbers show how far.
+    """
+    stats = []
+    for i in range(count):
+        per_map = []
+        for noise_map in maps:
+            values = noise_map[i if noise_map.shape[0] > 1 else 0].double()
+            per_map.append({"resolution": int(values.shape[-1]), "mean": round(float(values.mean()), 4),
+                            "std": round(float(values.std(unbiased=False)), 4),
+                            "max_abs": round(float(values.abs().max()), 4)})
+        stats.append(per_map)
+    return stats
 
 
 def render(G, ws, noise=None):
@@ -444,17 +539,21 @@ def _initial_noise(G, count, init_noise):
     return maps
 
 
-def _freeze_unknown_noise(maps, mask):
-    """Zero the gradient of noise values whose cell is mostly unknown (mask resized to the map < 0.5).
+def _known_cells(maps, mask):
+    """Per noise map, 1 where the mask resized to that map is mostly known (>= 0.5), else 0: [N or 1, 1, r, r]."""
+    import torch.nn.functional as F
+
+    return [(F.interpolate(mask, size=m.shape[-2:], mode="area") >= 0.5).to(m.dtype) for m in maps]
+
+
+def _freeze_unknown_noise(maps, known):
+    """Zero the gradient of noise values whose cell is mostly unknown (`known` from `_known_cells`).
 
     Adam never moves a value whose gradient is always zero, so the filled-in region keeps the stored
     noise instead of noise fitted to the known pixels next to it.
     """
-    import torch.nn.functional as F
-
-    for noise_map in maps:
-        known = (F.interpolate(mask, size=noise_map.shape[-2:], mode="area") >= 0.5).to(noise_map.dtype)
-        noise_map.register_hook(lambda grad, known=known: grad * known)
+    for noise_map, cells in zip(maps, known):
+        noise_map.register_hook(lambda grad, cells=cells: grad * cells)
 
 
 def _noise_or_stored(G, noise):
@@ -473,9 +572,9 @@ class _Run:
         self.video_every, self.callback = video_every, callback
         self.frames, self.interrupted = [], False
 
-    def stage(self, name, params, render_fn, loss_fn, prepared, *, steps, lr, betas, eps):
+    def stage(self, name, params, render_fn, loss_fn, prepared, *, steps, lr, betas, eps, after_step=None):
         """Optimise `params` (each [N, ...]) for `steps` Adam steps -> (best params, best loss [N],
-        loss history [steps_done, N] on the CPU, steps done)."""
+        loss history [steps_done, N] on the CPU, steps done). `after_step()` runs after each update."""
         best = [p.detach().clone() for p in params]
         best_loss = torch.full([self.count], float("inf"), device=self.device)
         history = []
@@ -511,6 +610,8 @@ class _Run:
                 else:
                     total.backward()
                     optimizer.step()
+                if after_step is not None:
+                    after_step()
                 done = step + 1
                 if bar is not None:
                     bar.update(1)

@@ -1,38 +1,39 @@
-"""The weights registry: official files by name, downloaded once into a cache and checked on every use.
+"""The weights registry: official generator files by name, downloaded once into a cache and checked on use.
 
-A registry entry names one published file (a generator checkpoint or the VGG16 used by the perceptual
-loss). `resolve(name)` returns its path in the cache, downloading it first if it is absent. Downloads
-stream into `<file>.part`, resume an interrupted `.part` with an HTTP Range request, are checked against
-the publisher's sha256 (or sha256 prefix, as torchvision puts in its file names) and only then are
-renamed into place, so the cache never holds a half-written or unchecked file.
-
-Where the publisher gives no checksum, the sha256 of the first download is recorded in
+A registry entry names one published file. `resolve(name)` returns its path in the cache, downloading it
+first if it is absent. The transfer is torch.hub's `download_url_to_file` (a temporary file beside the
+destination, renamed into place only when complete); the file's sha256 is then checked against the
+publisher's where one is published. Where none is, the sha256 of the first download is recorded in
 `<cache>/checksums.json` and every later use is checked against it (trust on first use).
 
-The cache is $STYLEGAN_INVERT_HOME, or ~/.cache/stylegan-invert.
+An interrupted download starts again from the beginning: torch.hub does not resume, and resuming would
+mean keeping an HTTP client of our own for a one-time transfer.
+
+VGG16 is not in this registry: torchvision downloads and hash-checks it into the torch hub cache
+(`invert.vgg_weights`). A `vgg16-397923af.pth` that an earlier version downloaded into this cache is still
+read from there (see `invert.vgg_weights.find_weights`); nothing re-downloads it.
+
+The cache is $STYLEGAN_INVERT_HOME, or ~/.cache/stylegan-invert. Reading it (listing, verifying, loading)
+never needs it to be writable; only downloads and the first record of a checksum write to it.
 """
-import hashlib
-import http.client
 import json
 import logging
 import os
-import re
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+from invert.errors import OutputError, WeightsError
+from invert.fileio import save_json, sha256_file
 from invert.paths import home_dir
-from invert.errors import WeightsError
-from invert.fileio import save_json
 
 log = logging.getLogger(__name__)
 
 CHECKSUMS_FILE = "checksums.json"
-CHUNK = 1 << 20
-USER_AGENT = "stylegan-invert (python urllib)"
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,13 @@ class Entry:
     """One published file of the registry."""
 
     name: str  # registry name, e.g. 'ffhq-1024'
-    kind: str  # 'generator' | 'vgg16'
+    kind: str  # what it is for: 'generator'
     url: str
     filename: str  # name of the file in the cache
     description: str
     format: str  # what the file holds, for `weights list` and the checkpoint loader's messages
-    size: int | None = None  # bytes, where known
-    sha256: str | None = None  # full hex digest, only where the publisher gives one
-    sha256_prefix: str | None = None  # leading hex digits of the sha256 (torchvision's file names)
+    size: Optional[int] = None  # bytes, where known
+    sha256: Optional[str] = None  # full hex digest, only where the publisher gives one
 
 
 REGISTRY = {entry.name: entry for entry in [
@@ -70,19 +70,15 @@ REGISTRY = {entry.name: entry for entry in [
         filename="stylegan2-ada-ffhq.pkl",
         description="StyleGAN2-ADA, FFHQ 1024x1024 (NVIDIA, stylegan2-ada-pytorch release)",
         format="PyTorch pickle of the stylegan2-ada-pytorch code"),
-    Entry(
-        name="vgg16", kind="vgg16",
-        url="https://download.pytorch.org/models/vgg16-397923af.pth",
-        filename="vgg16-397923af.pth",
-        description="VGG16 trained on ImageNet (torchvision), for the perceptual loss",
-        format="torch state_dict of torchvision.models.vgg16",
-        size=553433881, sha256_prefix="397923af"),
 ]}
 
 
 def cache_dir():
-    """The folder holding downloaded weights: $STYLEGAN_INVERT_HOME or ~/.cache/stylegan-invert."""
-    return home_dir(create=True)
+    """The folder holding downloaded weights: $STYLEGAN_INVERT_HOME or ~/.cache/stylegan-invert.
+
+    Not created here: reading needs no folder, and a download creates it.
+    """
+    return home_dir()
 
 
 def _registry(registry):
@@ -99,7 +95,9 @@ def get_entry(name, *, registry=None):
     registry = _registry(registry)
     if name not in registry:
         known = ", ".join(sorted(registry)) or "(none)"
-        raise WeightsError(f"unknown weights name {name!r}; known names: {known}")
+        moved = ("; VGG16 is no longer in this registry: torchvision downloads it into the torch hub cache "
+                 "on first use") if name == "vgg16" else ""
+        raise WeightsError(f"unknown weights name {name!r}; known names: {known}{moved}")
     return registry[name]
 
 
@@ -124,14 +122,7 @@ def resolve(name, *, registry=None, progress=True):
 
     Raises WeightsError when the download fails or the cached file does not match its checksum.
     """
-    entry = get_entry(name, registry=registry)
-    path = cache_dir() / entry.filename
-    if path.is_file():
-        ok, message = _check_entry_file(entry, path)
-        if not ok:
-            raise WeightsError(message)
-        return path
-    return _download_entry(entry, dest=path, progress=progress, force=False)
+    return download(name, registry=registry, progress=progress)
 
 
 def verify(name, *, registry=None):
@@ -147,20 +138,32 @@ def verify(name, *, registry=None):
     return _check_entry_file(entry, path)
 
 
-def download(name_or_url, *, dest=None, expected_sha256=None, sha256_prefix=None, progress=True,
-             force=False, registry=None, timeout=60):
+def download(name_or_url, *, dest=None, expected_sha256=None, progress=True, force=False, registry=None):
     """Download a registry file (by name) or any URL into the cache; returns the local Path.
 
     An existing destination is kept (and checked) unless `force`. For a registry name the entry's
-    checksums apply and, where none is published, the sha256 is recorded for later checks. A partial
-    `<dest>.part` from an interrupted download is resumed where the server supports Range requests.
+    published checksum applies and, where none is published, the sha256 is recorded for later checks.
+    For a URL, `expected_sha256` (if given) is checked; the file is named after the URL's last part.
     """
     registry = _registry(registry)
     if name_or_url in registry:
         entry = registry[name_or_url]
         dest = Path(dest) if dest is not None else cache_dir() / entry.filename
-        return _download_entry(entry, dest=dest, progress=progress, force=force, timeout=timeout,
-                               expected_sha256=expected_sha256, sha256_prefix=sha256_prefix)
+        if dest.is_file() and not force:
+            ok, message = _check_entry_file(entry, dest)
+            if not ok:
+                raise WeightsError(message)
+            return dest
+        log.info("downloading %s from %s", entry.name, entry.url)
+        digest = _fetch(entry.url, dest, expected_sha256=expected_sha256 or entry.sha256, size=entry.size,
+                        progress=progress, hint_name=entry.name)
+        if entry.sha256 is None:
+            previous = _load_records().get(entry.name, {}).get("sha256")
+            if previous and previous != digest:
+                log.warning("%s: the new download's sha256 %s replaces the recorded %s", entry.name, digest,
+                            previous)
+            _record(entry, digest)
+        return dest
     if "://" not in name_or_url:
         get_entry(name_or_url, registry=registry)  # raises, listing the known names
     if dest is None:
@@ -170,45 +173,15 @@ def download(name_or_url, *, dest=None, expected_sha256=None, sha256_prefix=None
         dest = cache_dir() / filename
     dest = Path(dest)
     if dest.is_file() and not force:
-        actual = sha256_of(dest)
-        problem = _checksum_problem(actual, expected_sha256, sha256_prefix)
+        problem = _checksum_problem(sha256_file(dest), expected_sha256)
         if problem:
             raise WeightsError(f"{dest}: {problem}; download it again with force=True")
         return dest
-    _fetch(name_or_url, dest, expected_sha256=expected_sha256, sha256_prefix=sha256_prefix,
-           progress=progress, force=force, timeout=timeout)
+    _fetch(name_or_url, dest, expected_sha256=expected_sha256, progress=progress)
     return dest
-
-
-def sha256_of(path):
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- registry entries: published checksums and trust on first use ---
-
-def _download_entry(entry, *, dest, progress, force, timeout=60, expected_sha256=None, sha256_prefix=None):
-    if dest.is_file() and not force:
-        ok, message = _check_entry_file(entry, dest)
-        if not ok:
-            raise WeightsError(message)
-        return dest
-    log.info("downloading %s from %s", entry.name, entry.url)
-    digest = _fetch(entry.url, dest, expected_sha256=expected_sha256 or entry.sha256,
-                    sha256_prefix=sha256_prefix or entry.sha256_prefix, size=entry.size,
-                    progress=progress, force=force, timeout=timeout, hint_name=entry.name)
-    if entry.sha256 is None:
-        previous = _load_records().get(entry.name, {}).get("sha256")
-        if previous and previous != digest:
-            log.warning("%s: the new download's sha256 %s replaces the recorded %s", entry.name, digest,
-                        previous)
-        _record(entry, digest)
-    return dest
-
 
 def _check_entry_file(entry, path):
     """(ok, message) for a cached registry file; records its sha256 if nothing is published or recorded."""
@@ -216,28 +189,28 @@ def _check_entry_file(entry, path):
     if entry.size is not None and path.stat().st_size != entry.size:
         return False, (f"{entry.name}: {path} has {path.stat().st_size} bytes, expected {entry.size}; "
                        f"{redownload}")
-    actual = sha256_of(path)
-    problem = _checksum_problem(actual, entry.sha256, entry.sha256_prefix)
+    actual = sha256_file(path)
+    problem = _checksum_problem(actual, entry.sha256)
     if problem:
         return False, f"{entry.name}: {path} {problem}; {redownload}"
     if entry.sha256 is not None:
         return True, f"{entry.name}: ok (sha256 {actual[:16]}... matches the published checksum)"
     recorded = _load_records().get(entry.name, {}).get("sha256")
     if recorded is None:
-        _record(entry, actual)
-        return True, f"{entry.name}: ok (sha256 {actual[:16]}... recorded now; nothing was recorded before)"
+        if _record(entry, actual):
+            return True, f"{entry.name}: ok (sha256 {actual[:16]}... recorded now; nothing was recorded before)"
+        return True, (f"{entry.name}: ok (sha256 {actual[:16]}...; nothing was recorded before, and the "
+                      f"cache {cache_dir()} is not writable, so it was not recorded now)")
     if recorded != actual:
         return False, (f"{entry.name}: {path} has sha256 {actual[:16]}..., but {recorded[:16]}... was "
                        f"recorded when it was first downloaded; {redownload}")
     return True, f"{entry.name}: ok (sha256 {actual[:16]}... matches the one recorded at first download)"
 
 
-def _checksum_problem(actual, expected_sha256, sha256_prefix):
-    """None if `actual` passes the given checks, else what is wrong (a phrase)."""
+def _checksum_problem(actual, expected_sha256):
+    """None if `actual` matches (or nothing is expected), else what is wrong (a phrase)."""
     if expected_sha256 is not None and actual != expected_sha256.lower():
         return f"has sha256 {actual}, expected {expected_sha256.lower()}"
-    if sha256_prefix is not None and not actual.startswith(sha256_prefix.lower()):
-        return f"has sha256 {actual}, expected one starting with {sha256_prefix.lower()}"
     return None
 
 
@@ -254,149 +227,83 @@ def _load_records():
 
 
 def _record(entry, digest):
+    """Record `digest` as entry's trusted sha256 -> True, or False (with a warning) if the cache is read-only."""
     records = _load_records()
     records[entry.name] = {"sha256": digest, "url": entry.url, "filename": entry.filename}
-    save_json(cache_dir() / CHECKSUMS_FILE, records)
+    try:
+        save_json(cache_dir() / CHECKSUMS_FILE, records)
+    except (OSError, OutputError) as exc:  # a read-only cache: the check still happened
+        log.warning("could not record the sha256 of %s in %s (%s); it is checked again next time",
+                    entry.name, cache_dir() / CHECKSUMS_FILE, getattr(exc, "strerror", None) or exc)
+        return False
+    return True
 
 
-# --- HTTP ---
+# --- the transfer ---
 
-def _fetch(url, dest, *, expected_sha256=None, sha256_prefix=None, size=None, progress=True, force=False,
-           timeout=60, hint_name=None):
-    """Stream `url` into `<dest>.part` (resuming it when possible), check it, rename it to `dest`.
+def _fetch(url, dest, *, expected_sha256=None, size=None, progress=True, hint_name=None):
+    """Download `url` to `dest` through a temporary file, check size and sha256, rename -> hex sha256."""
+    import torch.hub
 
-    Returns the file's hex sha256.
-    """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    if force or (part.exists() and size is not None and part.stat().st_size > size):
-        _unlink(part)
-    offset = part.stat().st_size if part.exists() else 0
-
-    digest = hashlib.sha256()
     try:
-        response = _open(url, dest, offset, timeout=timeout, hint_name=hint_name)
-    except _RangeNotSatisfiable as exc:
-        if exc.total == offset:  # the .part already holds the whole file
-            response = None
-        else:
-            _unlink(part)
-            offset = 0
-            response = _open(url, dest, 0, timeout=timeout, hint_name=hint_name)
-
-    if response is None:
-        _hash_file(part, digest)
-    else:
-        with response as resp:
-            if offset and resp.status == 206 and _range_start(resp.headers.get("Content-Range")) == offset:
-                mode = "ab"
-                log.info("resuming %s at byte %d", dest.name, offset)
-                _hash_file(part, digest)
-            else:
-                if offset:
-                    log.info("the server does not resume downloads; restarting %s", dest.name)
-                mode, offset = "wb", 0
-            length = resp.headers.get("Content-Length")
-            expected_total = offset + int(length) if length and length.isdigit() else size
-            received = _stream(resp, part, mode, digest, offset=offset, total=expected_total,
-                               desc=dest.name, progress=progress, url=url)
-            if expected_total is not None and offset + received < expected_total:
-                raise WeightsError(
-                    f"download of {url} was interrupted after {offset + received} of {expected_total} "
-                    f"bytes; run the same command again to resume it from {part}")
-
-    actual = digest.hexdigest()
-    actual_size = part.stat().st_size
-    problem = None
-    if size is not None and actual_size != size:
-        problem = f"has {actual_size} bytes, expected {size}"
-    problem = problem or _checksum_problem(actual, expected_sha256, sha256_prefix)
-    if problem:
-        _unlink(part)
-        again = f"`stylegan-invert weights download {hint_name}`" if hint_name else "the download"
-        raise WeightsError(f"the file downloaded from {url} {problem}; it was deleted. "
-                           f"Try {again} again, or check the URL")
-    os.replace(part, dest)
-    log.info("saved %s (sha256 %s)", dest, actual)
-    return actual
-
-
-class _RangeNotSatisfiable(Exception):
-    """The server answered 416 to a Range request; `total` is the file size it reported, if any."""
-
-    def __init__(self, total):
-        super().__init__(total)
-        self.total = total
-
-
-def _open(url, dest, offset, *, timeout, hint_name):
-    """urlopen, asking for bytes `offset`- when `offset` > 0; raises WeightsError or _RangeNotSatisfiable."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot create {dest.parent} ({exc.strerror or exc}); "
+                           f"{_by_hand(dest, hint_name)}") from None
+    if not os.access(dest.parent, os.W_OK):
+        raise WeightsError(f"cannot download into {dest.parent}: it is not writable. {_by_hand(dest, hint_name)}")
+    # torch.hub writes its own temporary file and renames it to `tmp` when complete (file mode from the
+    # umask, unlike tempfile's 0600); `tmp` is renamed to `dest` only once its checksum has been checked.
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.download")
     try:
-        return urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code == 416 and offset:
-            raise _RangeNotSatisfiable(_range_total(exc.headers.get("Content-Range"))) from exc
-        raise WeightsError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; "
-                           f"{_by_hand(dest, hint_name)}") from exc
-    except ValueError as exc:
-        raise WeightsError(f"cannot download {url!r}: {exc}") from exc
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise WeightsError(f"could not download {url} ({reason}); this machine may be offline. "
-                           f"{_by_hand(dest, hint_name)}") from exc
+        try:
+            # torch.hub shows its bar whenever asked; only ask when a person is watching stderr
+            torch.hub.download_url_to_file(url, str(tmp), progress=progress and sys.stderr.isatty())
+        except urllib.error.HTTPError as exc:
+            raise WeightsError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; "
+                               f"{_by_hand(dest, hint_name)}") from None
+        except ValueError as exc:
+            raise WeightsError(f"cannot download {url!r}: {exc}") from None
+        except (urllib.error.URLError, OSError) as exc:  # http.client errors are OSErrors or become URLError
+            reason = getattr(exc, "reason", None) or exc.strerror or exc
+            raise WeightsError(f"could not download {url} ({reason}); this machine may be offline. "
+                               f"{_by_hand(dest, hint_name)}") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. http.client.IncompleteRead of a dropped connection
+            raise WeightsError(f"download of {url} was interrupted ({type(exc).__name__}: {exc}); "
+                               "run the same command again") from None
+        actual_size = os.path.getsize(tmp)
+        if size is None and expected_sha256 is None:
+            announced = _announced_size(url)  # torch.hub keeps a body cut short by a dropped connection
+            if announced is not None and announced != actual_size:
+                raise WeightsError(f"download of {url} was interrupted after {actual_size} of {announced} bytes; "
+                                   "run the same command again")
+        problem = f"has {actual_size} bytes, expected {size}" if size is not None and actual_size != size else None
+        digest = sha256_file(tmp)
+        problem = problem or _checksum_problem(digest, expected_sha256)
+        if problem:
+            again = f"`stylegan-invert weights download {hint_name}`" if hint_name else "the download"
+            raise WeightsError(f"the file downloaded from {url} {problem}; it was deleted. "
+                               f"Try {again} again, or check the URL")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("saved %s (sha256 %s)", dest, digest)
+    return digest
+
+
+def _announced_size(url):
+    """The Content-Length that a HEAD request for `url` announces, or None if it announces none."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "stylegan-invert"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+    except (OSError, ValueError):
+        return None
+    return int(length) if length and length.isdigit() else None
 
 
 def _by_hand(dest, hint_name):
     then = f", then run `stylegan-invert weights verify {hint_name}`" if hint_name else ""
     return f"Download the file by other means and put it at {dest}{then}"
-
-
-def _stream(resp, part, mode, digest, *, offset, total, desc, progress, url):
-    """Copy the response body to `part` (appending for 'ab'), updating `digest`; returns bytes received."""
-    from tqdm import tqdm
-
-    received = 0
-    show = progress and sys.stderr.isatty()
-    with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                     unit_divisor=1024, desc=desc, file=sys.stderr, disable=not show,
-                                     leave=False) as bar:
-        try:
-            while chunk := resp.read(CHUNK):
-                f.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as exc:
-            raise WeightsError(f"download of {url} was interrupted after {offset + received} bytes ({exc}); "
-                               f"run the same command again to resume it from {part}") from exc
-    return received
-
-
-def _hash_file(path, digest):
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-
-
-def _range_start(content_range):
-    """The first byte of a 'bytes START-END/TOTAL' Content-Range, or None."""
-    match = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*", content_range or "")
-    return int(match.group(1)) if match else None
-
-
-def _range_total(content_range):
-    """The TOTAL of a 'bytes */TOTAL' (or 'bytes A-B/TOTAL') Content-Range, or None."""
-    match = re.fullmatch(r"\s*bytes\s+(?:\*|\d+-\d+)/(\d+)\s*", content_range or "")
-    return int(match.group(1)) if match else None
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -28,11 +28,18 @@ def run_main(bench, monkeypatch, *args):
 
 
 def test_budget_stops_new_measurements_and_results_say_so(bench, monkeypatch, tmp_path, capsys):
-    # A clock that passes the deadline once the first path has started: calls are the deadline itself,
-    # the generator's check and the first path's check; the second path's check comes after the budget.
-    readings = iter([0.0, 0.0, 0.0])
+    # The budget is spent while the first path is measured: the clock jumps past any deadline once it ends.
+    clock = {"now": 0.0}
     monkeypatch.setattr(bench, "time", types.SimpleNamespace(
-        monotonic=lambda: next(readings, 1e9), perf_counter=time.perf_counter, sleep=time.sleep))
+        monotonic=lambda: clock["now"], perf_counter=time.perf_counter, sleep=time.sleep))
+    measure_path = bench.measure_path
+
+    def measure_then_spend_the_budget(*args, **kwargs):
+        result = measure_path(*args, **kwargs)
+        clock["now"] = 1e9
+        return result
+
+    monkeypatch.setattr(bench, "measure_path", measure_then_spend_the_budget)
     run_main(bench, monkeypatch, "--generators", "random:64", "--batches", "1,2", "--paths",
              "batched fp32,+ channels_last", "--warmup", "0", "--steps", "2", "--repeats", "1",
              "--quality-steps", "2", "--quality-images", "1", "--budget-minutes", "1", "--threads", "1",

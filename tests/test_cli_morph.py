@@ -3,13 +3,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation,
-                             reuse_generators, run, spec, write_latents)
+import editing_helpers
+from editing_helpers import RANDOM, error_line, load, output_paths, random_noise, read_animation, run, write_latents
 from invert.latents import default_noise, save_latent
 from invert.render import render, synthesize
 from numerics import assert_close_to_scale
 
-assert spec and reuse_generators  # fixtures, used by name
+# pytest finds fixtures by name among a module's attributes
+spec = editing_helpers.spec
+reuse_generators = editing_helpers.reuse_generators
 
 
 def test_morph_writes_midpoint_png_animations_and_frames(tmp_path, spec):

@@ -128,3 +128,52 @@ def test_verify(registry):
 
     result = invoke("verify", "nope")
     assert result.exit_code == 1 and "unknown weights name 'nope'" in result.stderr
+
+
+def _read_only_run(home, code):
+    """Run `code` in a child Python whose $STYLEGAN_INVERT_HOME is a read-only bind mount of `home`.
+
+    A real read-only file system (as root, permission bits would not stop writes), made in a private mount
+    namespace by util-linux's unshare; skipped where namespaces are not allowed.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("util-linux unshare is not installed")
+    probe = subprocess.run([unshare, "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespaces here ({probe.stderr.decode().strip()})")
+    script = ('mount --bind "$HOME_DIR" "$HOME_DIR" && mount -o remount,ro,bind "$HOME_DIR" && '
+              '! touch "$HOME_DIR/probe" 2>/dev/null && exec "$PYTHON" -c "$CODE"')
+    env = dict(os.environ, HOME_DIR=str(home), PYTHON=sys.executable, CODE=code, STYLEGAN_INVERT_HOME=str(home))
+    return subprocess.run([unshare, "--user", "--map-root-user", "--mount", "sh", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_read_only_cache_serves_read_only_commands(tmp_path, sg2_dir):
+    """weights list / verify and info work on a read-only cache; a file never recorded is checked, not recorded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "tiny.pkl").write_bytes((sg2_dir / "tiny_ada.pkl").read_bytes())
+    code = """
+from click.testing import CliRunner
+from invert import weights
+from invert.cli import main
+weights.REGISTRY = {"tiny": weights.Entry(name="tiny", kind="generator", url="http://127.0.0.1:9/tiny.pkl",
+                                        filename="tiny.pkl", description="tiny", format="ada pickle")}
+for args in (["weights", "list"], ["weights", "verify"], ["info", "tiny"]):
+    result = CliRunner().invoke(main, args)
+    print(args[-1], result.exit_code, repr(result.stdout), repr(result.stderr))
+"""
+    result = _read_only_run(home, code)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines["list"].startswith("0 ") and " cached " in lines["list"]
+    assert lines["verify"].startswith("0 ") and "not writable, so it was not recorded now" in lines["verify"]
+    assert lines["tiny"].startswith("0 ") and "resolution" in lines["tiny"]
+    assert "Read-only file system" not in result.stdout
+    assert sorted(p.name for p in home.iterdir()) == ["tiny.pkl"]  # nothing was written

@@ -9,12 +9,33 @@ from invert.errors import InvertError
 def test_resolve_device():
     assert devices.resolve_device("cpu") == torch.device("cpu")
     assert devices.resolve_device(" CPU ") == torch.device("cpu")
-    assert devices.resolve_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(InvertError, match="unknown device 'tpu'; use auto, cpu, cuda, cuda:N or mps"):
         devices.resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(InvertError, match="CUDA is not available; use --device cpu"):
-            devices.resolve_device("cuda")
+
+
+@pytest.mark.parametrize("cuda,mps,expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert devices.resolve_device("auto") == torch.device(expected)
+
+
+def test_unavailable_devices_are_refused_without_naming_a_flag(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(InvertError, match="'cuda' requested but CUDA is not available; compute on 'cpu' instead"):
+        devices.resolve_device("cuda")
+    with pytest.raises(InvertError, match="'mps' requested but MPS is not available") as info:
+        devices.resolve_device("mps")
+    assert "--" not in str(info.value)  # the command line adds its option's name
+
+
+@pytest.mark.parametrize("amx,expected", [(True, True), (False, False)])
+def test_bf16_autocast_pays_only_where_measured(monkeypatch, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # AMD EPYC: x1.04, no tip
+    assert devices.bf16_autocast_pays("cpu") is expected
+    assert devices.bf16_autocast_pays("meta") is False
 
 
 @pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, False, True), (False, True, True),

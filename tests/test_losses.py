@@ -2,14 +2,14 @@
 import pytest
 import torch
 
-from invert import losses
+from invert import losses, vgg_weights
 from invert.errors import WeightsError
 from invert.networks import vgg16
 
 
 @pytest.fixture(scope="module")
 def state():
-    return vgg16.random_state(3)
+    return vgg_weights.random_state(3)
 
 
 @pytest.fixture(scope="module")

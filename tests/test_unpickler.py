@@ -107,9 +107,13 @@ def test_hostile_torch_file_refused(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"g_ema": Evil()}, path)
-    with pytest.raises(CheckpointError, match="refused to load a torch file"):
+    with pytest.raises(CheckpointError, match=r"refused to load this torch file: it asks for (posix|os)\.system, "
+                       "which is not tensor data; nothing was executed") as info:
         load_generator(path)
+    assert "weights_only" not in str(info.value)  # never torch's advice to load it unrestricted
     assert not (tmp_path / "S").exists()
+    result = CliRunner().invoke(main, ["info", str(path)])
+    assert result.exit_code == 1 and "system" in result.stderr and "weights_only" not in result.stderr
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.99])

@@ -8,7 +8,6 @@ built-in `random:NAME[:SEED]` generator. Files are recognised by content, not by
 - torch.save files (rosinality, our own format) are read with `torch.load(weights_only=True)`.
 """
 import argparse
-import hashlib
 import io
 import logging
 import pickle
@@ -21,23 +20,16 @@ from invert.checkpoints import native, nvidia, rosinality, tensorflow
 from invert.checkpoints.fingerprint import network_fingerprint
 from invert.checkpoints.layout import build_generator, infer_config
 from invert.checkpoints.random import random_generator
-from invert.checkpoints.unpickler import restricted_load
+from invert.checkpoints.unpickler import restricted_load, torch_load_problem, weights_only_refusal
 from invert.errors import CheckpointError
+from invert.fileio import sha256_file
 from invert.networks.stylegan2 import GeneratorConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_generator", "save_generator", "read_checkpoint", "file_sha256"]
+__all__ = ["load_generator", "save_generator", "read_checkpoint"]
 
 _LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _torch_load(path_or_buffer):
@@ -45,8 +37,10 @@ def _torch_load(path_or_buffer):
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path_or_buffer, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        first = " ".join(str(exc).split())[:300]
-        raise CheckpointError(f"refused to load a torch file that holds more than weights: {first}") from None
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise CheckpointError(f"refused to load this torch file: {refusal}") from None
+        raise CheckpointError(f"corrupt or truncated torch file ({torch_load_problem(exc)})") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, KeyError, OSError) as exc:
         first = " ".join(str(exc).split())[:200]
         raise CheckpointError(f"corrupt or truncated torch file ({first})") from None
@@ -139,7 +133,7 @@ def load_generator(spec, device="cpu", *, verbose=True):
         fmt, state, config, notes = read_checkpoint(path)
     except CheckpointError as exc:
         raise type(exc)(f"{path.name}: {exc}") from None
-    source = {"format": fmt, "path": str(path), "sha256": file_sha256(path), "random": False}
+    source = {"format": fmt, "path": str(path), "sha256": sha256_file(path), "random": False}
     converted_from = notes.get("converted_from") or {}
     if converted_from.get("random"):
         source["random"] = True

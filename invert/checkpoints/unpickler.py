@@ -6,11 +6,13 @@ the same purpose. Here every global a pickle names is looked up in an explicit a
 persistence hooks resolve to inert record types: the source is kept as a string and never executed.
 Any other global (os.system, builtins.eval, subprocess.Popen, ...) stops the load with an error naming
 it. Tensor storages embedded as bytes are read by `torch.load(..., weights_only=True)`, so a payload
-hidden inside a tensor's state is refused by torch's own restricted unpickler.
+hidden inside a tensor's state is refused by torch's own restricted unpickler. (An own parser of those
+storage records was ~40 ms faster per load; every load hashes the whole file anyway, so it was dropped.)
 """
 import collections
 import io
 import pickle
+import re
 
 import numpy as np
 import torch
@@ -102,94 +104,24 @@ class EasyDict(dict):
             raise AttributeError(name) from None
 
 
-class FlatStorage:
-    """A storage read by the fast path: its dtype and its elements as a 1-D tensor."""
-
-    def __init__(self, flat):
-        self.flat = flat
-
-
-_STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "DoubleStorage": torch.float64,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-}
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-class _StorageRecordUnpickler(pickle.Unpickler):
-    """Reads the pickles of a legacy torch.save stream: plain data, torch.<X>Storage names, and the
-    ('storage', type, key, location, numel, view) persistent id. Nothing else resolves."""
-
-    def find_class(self, module, name):
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_DTYPES[name]
-        raise UnsafePickleError(f"refused a tensor storage inside the pickle: it asks for {module}.{name}")
-
-    def persistent_load(self, pid):
-        if (not isinstance(pid, tuple) or len(pid) < 5 or pid[0] != "storage"
-                or not isinstance(pid[1], torch.dtype)):
-            raise CheckpointError("malformed tensor storage in pickle")
-        return pid
-
-
-def _read_legacy_storage(data):
-    """Parse the legacy (non-zip) torch.save stream of one storage without torch.load's overhead.
-
-    Layout: pickles of the magic number, the protocol version (1001) and sys_info; a pickle that is
-    only the storage's persistent id; the list of storage keys; then int64 numel and the raw bytes.
-    Returns None when the stream is laid out in any other way (the caller falls back to torch.load).
-    """
-    stream = io.BytesIO(data)
-    if _StorageRecordUnpickler(stream).load() != _LEGACY_MAGIC:
-        return None
-    if _StorageRecordUnpickler(stream).load() != 1001:
-        return None
-    sys_info = _StorageRecordUnpickler(stream).load()
-    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
-        return None
-    record = _StorageRecordUnpickler(stream).load()
-    keys = _StorageRecordUnpickler(stream).load()
-    if not isinstance(record, tuple) or keys != [record[2]]:
-        return None
-    dtype = record[1]
-    numel = int.from_bytes(stream.read(8), "little", signed=True)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    payload = stream.read(numel * itemsize)
-    if numel < 0 or len(payload) != numel * itemsize or stream.read(1):
-        raise CheckpointError("truncated tensor storage in pickle")
-    return FlatStorage(torch.frombuffer(bytearray(payload), dtype=dtype) if numel else torch.empty(0, dtype=dtype))
-
-
 def _load_storage_from_bytes(data):
-    """torch.storage._load_from_bytes: a legacy torch.save stream holding one storage."""
+    """torch.storage._load_from_bytes: a legacy torch.save stream holding one storage, read by torch's
+    own restricted unpickler (weights_only=True)."""
     if not isinstance(data, (bytes, bytearray)):
         raise CheckpointError("malformed tensor storage in pickle")
     try:
-        storage = _read_legacy_storage(data)
-        if storage is not None:
-            return storage
-    except CheckpointError:
-        raise
-    except Exception:  # noqa: BLE001 - unusual layout: let torch's restricted loader decide
-        pass
-    try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        raise UnsafePickleError(f"refused a tensor storage inside the pickle: {_first_line(exc)}") from None
+        refusal = weights_only_refusal(exc)
+        if refusal:
+            raise UnsafePickleError(f"refused a tensor storage inside the pickle: {refusal}") from None
+        raise CheckpointError(f"corrupt tensor storage in pickle: {torch_load_problem(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - any failure here means a corrupt file
         raise CheckpointError(f"corrupt tensor storage in pickle: {_first_line(exc)}") from None
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None):
-    if isinstance(storage, FlatStorage):
-        try:
-            return storage.flat.as_strided(tuple(int(s) for s in size), tuple(int(s) for s in stride),
-                                           int(storage_offset))
-        except RuntimeError as exc:
-            raise CheckpointError(f"malformed tensor in pickle: {_first_line(exc)}") from None
     if isinstance(storage, torch.TypedStorage):
         dtype, untyped = storage.dtype, storage._untyped_storage
     elif isinstance(storage, torch.UntypedStorage):
@@ -283,6 +215,27 @@ def restricted_load(stream):
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, MemoryError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"not a readable network pickle ({exc.__class__.__name__}: {_first_line(exc)})") from None
+
+
+def weights_only_refusal(exc):
+    """What torch.load(weights_only=True) refused, from its UnpicklingError, without torch's advice to load
+    with weights_only=False: 'it asks for MODULE.NAME, ...'. None when no global was refused (a corrupt
+    file raises UnpicklingError too; see `torch_load_problem`)."""
+    match = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    if match is None:
+        return None
+    return (f"it asks for {match.group(1)}, which is not tensor data; nothing was executed. Only files that "
+            "hold tensors and plain data are read")
+
+
+def torch_load_problem(exc):
+    """torch.load's error as one short line, without its advice to load with weights_only=False."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    elif "weights_only" in text:
+        text = "not readable as tensor data"
+    return " ".join(text.split())[:200] or type(exc).__name__
 
 
 def _first_line(exc):

@@ -216,7 +216,6 @@ def main(ctx, debug, quiet):
         # torch.compile imports cpp_extension, which warns about CUDA_HOME on machines without a GPU driver
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     os.environ.setdefault("KMP_WARNINGS", "0")  # silence Intel OpenMP's deprecation chatter (a user's setting wins)
-    # Before torch allocates anything: large CPU tensors on transparent huge pages (a user's setting wins).
-    from invert.hugepages import request_cpu_huge_pages
-
-    request_cpu_huge_pages()
+    # Transparent huge pages stay off unless the user sets THP_MEM_ALLOC_ENABLE=1: measured faster at 128²-256²
+    # with batch 4, slower at 64² and at 256² batch 1 (bench/README.md), and the resolution is only known
+    # after torch has allocated, too late to choose per size.

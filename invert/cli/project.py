@@ -159,7 +159,7 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
     import torch
 
     from invert import projector
-    from invert.devices import native_bf16, resolve_device
+    from invert.devices import bf16_autocast_pays, resolve_device
     from invert.errors import InvertError
 
     if all_faces and face_index is not None:
@@ -185,27 +185,26 @@ def project(images, generator, outdir, steps, lr, space, loss_kind, mse_weight, 
     plan = _plan_outputs(targets, outdir, video_format=video_format if video else None, force=force)
     init_ws, init_noise = _resume(G, resume, resume_noise)
 
-    perceptual, lpips_model, lpips_note, vgg_info = _perceptual(loss_kind, vgg_weights, perceptual_weight,
-                                                                noise_perceptual_weight if noise else 0, dev)
+    models = _perceptual_models(loss_kind, vgg_weights, perceptual_weight, noise_perceptual_weight if noise else 0,
+                                dev)
     total_steps = steps + (noise_steps if noise else 0)
     every = (video_every or max(1, total_steps // 100)) if video else 0
     options = dict(num_steps=steps, lr=lr, space=space, init=init, seed=seed, mse_weight=mse_weight,
                    perceptual_weight=perceptual_weight, noise=noise, noise_steps=noise_steps, noise_lr=noise_lr,
                    noise_perceptual_weight=noise_perceptual_weight, amp=amp, channels_last=channels_last,
                    compile=compile_mode or compile_, tf32=tf32, video_every=every, progress=sys.stderr.isatty())
-    context = dict(generator=G, vgg_info=vgg_info, lpips_model=lpips_model, lpips_note=lpips_note, fps=fps,
-                   align=align, loss_kind=loss_kind)
+    context = dict(generator=G, models=models, fps=fps, align=align, loss_kind=loss_kind)
 
-    if amp == "off" and dev.type == "cpu" and native_bf16(dev):
-        click.echo("Tip: this CPU computes bf16 natively: --amp bf16 projects about 1.2-2x faster, within "
-                   "0.1 dB after 1000 steps in our benchmark (README, Speed).", err=True)
+    if amp == "off" and bf16_autocast_pays(dev):
+        log.info("Tip: this CPU has AMX: --amp bf16 projected 1.2-2.2x faster on such a CPU, within 0.1 dB "
+                 "after 1000 steps (bench/README.md)")
 
     written = 0
     for start in range(0, len(plan), batch_size):
         batch = plan[start: start + batch_size]
         masks = [t["mask"] for t, _ in batch]
         result = projector.project(
-            G, [t["image"] for t, _ in batch], perceptual=perceptual, init_ws=init_ws, init_noise=init_noise,
+            G, [t["image"] for t, _ in batch], perceptual=models.perceptual, init_ws=init_ws, init_noise=init_noise,
             mask=None if masks[0] is None else _masks_array(masks), **options)
         _save_batch(batch, result, context)
         written += len(batch)
@@ -289,46 +288,26 @@ def _resume(G, resume, resume_noise):
     return latent.w, noise
 
 
-def _perceptual(loss_kind, vgg_weights, perceptual_weight, noise_perceptual_weight, device):
-    """The perceptual network for the loss, and an LPIPS model for the metrics (or why there is none)."""
+def _perceptual_models(loss_kind, vgg_weights, perceptual_weight, noise_perceptual_weight, device):
+    """invert.report.perceptual_models, with the command line's option named when VGG16 weights are missing."""
     from invert.errors import WeightsError
-    from invert.losses import LPIPSPerceptual
-    from invert.networks import vgg16
-    from invert.projector import build_perceptual
+    from invert.report import perceptual_models
 
-    need_loss = bool(perceptual_weight or noise_perceptual_weight)
-    if not need_loss:
-        try:
-            state, info = vgg16.load_state(vgg_weights if vgg_weights else _cached_only())
-        except WeightsError as exc:
-            return None, None, f"VGG16 weights unavailable ({exc})", None
-    else:
-        state, info = vgg16.load_state(vgg_weights)
-    perceptual = build_perceptual(loss_kind, state=state, info=info, device=device) if need_loss else None
-    if info["random"]:
-        return perceptual, None, "VGG16 weights are random (--vgg-weights random); LPIPS would be meaningless", info
-    if loss_kind == "lpips" and perceptual is not None:
-        return perceptual, perceptual, None, info
     try:
-        return perceptual, LPIPSPerceptual(state, info=info).to(device), None, info
+        return perceptual_models(loss_kind, vgg_weights=vgg_weights, perceptual_weight=perceptual_weight,
+                                 noise_perceptual_weight=noise_perceptual_weight, device=device)
     except WeightsError as exc:
-        return perceptual, None, str(exc), info
-
-
-def _cached_only():
-    """The VGG16 file if it is already on disk (no download just for a metric)."""
-    from invert.networks import vgg16
-
-    return str(vgg16.find_weights(None, download=False))
+        if vgg_weights is not None:
+            raise
+        raise WeightsError(f"{exc}; or pass --vgg-weights PATH") from None
 
 
 def _save_batch(batch, result, context):
     """Write every output of one projected batch and print a line per image."""
-    from invert import __version__
     from invert.fileio import save_json
     from invert.images import generator_metadata, save_animation, save_png, side_by_side, to_uint8
     from invert.latents import save_latent
-    from invert.metrics import reconstruction_metrics
+    from invert.report import json_ready, projection_record, summary_line
 
     G = context["generator"]
     metadata = generator_metadata(G)  # rendered images name their generator (and say when it is random)
@@ -342,51 +321,9 @@ def _save_batch(batch, result, context):
         if "video" in paths and result.frames:
             frames = [side_by_side(target["image"], frame[i]) for frame in result.frames]
             save_animation(paths["video"], frames, fps=context["fps"])
-        metrics = reconstruction_metrics(target["image"], reconstructions[i], lpips_model=context["lpips_model"],
-                                         lpips_note=context["lpips_note"])
-        record = {
-            **metrics,
+        record = projection_record(result, i, target=target["image"], generator=G, models=context["models"], extra={
             "input": str(target["input"]), "aligned": context["align"], "face_index": target["face"],
-            "loss": float((result.loss_noise if result.loss_noise is not None else result.loss_w)[i]),
-            "loss_w": float(result.loss_w[i]),
-            "loss_noise": None if result.loss_noise is None else float(result.loss_noise[i]),
-            "steps": {"w": result.steps_w, "noise": result.steps_noise},
-            "interrupted": result.interrupted, "seconds": round(result.seconds, 3),
-            "seconds_note": f"wall time of the batch of {len(batch)} image(s) projected together",
-            "device": result.device, "settings": {**result.settings, "loss": context["loss_kind"],
-                                                 "mask": target["mask"] is not None},
-            "generator": dict(G.source), "random_generator": bool(G.is_random),
-            "vgg16": context["vgg_info"], "random_vgg16": bool((context["vgg_info"] or {}).get("random")),
-            "outputs": {name: str(path) for name, path in paths.items()
-                        if name != "noise" or noise is not None},
-            "version": __version__,
-        }
-        if G.is_random:
-            record["warning"] = ("RANDOM generator weights: this is not a trained model, so the reconstruction "
-                                 "says nothing about real projection quality")
-        save_json(paths["metrics"], _json_ready(record))
-        click.echo(_summary(paths["latent"], record))
-
-
-def _json_ready(value):
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _summary(latent_path, record):
-    parts = [str(latent_path), f"PSNR {record['psnr']:.2f} dB" if record["psnr"] is not None else "PSNR inf",
-             f"SSIM {record['ssim']:.4f}"]
-    if record["lpips"] is not None:
-        parts.append(f"LPIPS {record['lpips']:.4f}")
-    if record["identity_similarity"] is not None:
-        parts.append(f"identity {record['identity_similarity']:.3f}")
-    if record["interrupted"]:
-        parts.append("(interrupted)")
-    return "  ".join(parts)
+            "outputs": {name: str(path) for name, path in paths.items() if name != "noise" or noise is not None}})
+        record["settings"].update(loss=context["loss_kind"], mask=target["mask"] is not None)
+        save_json(paths["metrics"], json_ready(record))
+        click.echo(summary_line(paths["latent"], record))
