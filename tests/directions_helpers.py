@@ -91,7 +91,8 @@ def fake_ffhq(monkeypatch, sg2_dir):
              "stylegan2-ffhq-config-f.pkl": (sg2_dir / "tiny_tf.pkl").read_bytes()}
     files.update({f"{name}.pt": torch_bytes(value) for name, value in tensors.items()})
     server = FileServer(files)
-    for name, filename in (("ffhq-1024", "stylegan2-ffhq-1024x1024.pkl"), ("ffhq-1024-tf", "stylegan2-ffhq-config-f.pkl")):
+    for name, filename in (("ffhq-1024", "stylegan2-ffhq-1024x1024.pkl"),
+                           ("ffhq-1024-tf", "stylegan2-ffhq-config-f.pkl")):
         entry = dataclasses.replace(weights.REGISTRY[name], url=server.url(filename), sha256=sha256(files[filename]))
         monkeypatch.setitem(weights.REGISTRY, name, entry)
     network = dataclasses.replace(known_networks.KNOWN_NETWORKS[known_networks.FFHQ], num_ws=TINY_NUM_WS,

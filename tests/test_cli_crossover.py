@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, reuse_generators, run, spec,
-                             write_latents)
+from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, reuse_generators,
+                             run, spec, write_latents)
 from invert.latents import default_noise, save_latent
 from invert.render import render
 

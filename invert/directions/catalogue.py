@@ -137,7 +137,7 @@ def read_published(entry, path):
         raise BoundaryError(f"cannot read the published direction file {path}: {' '.join(str(exc).split())[:200]}; "
                             f"delete it to download it again") from None
     expected = entry.shape_map
-    if set(expected) == {""}:
+    if set(expected) == {""} and torch.is_tensor(obj):
         obj = {"": obj}
     if not isinstance(obj, dict) or set(obj) != set(expected) or not all(torch.is_tensor(v) for v in obj.values()):
         found = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
