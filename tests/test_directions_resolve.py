@@ -171,3 +171,12 @@ def test_a_boundary_belongs_to_the_network_not_the_file(fixture_networks, tmp_pa
     for small in SMALL:
         with pytest.raises(BoundaryError, match="no direction 'glasses' is registered for network"):
             resolve_direction("glasses", fixture_networks[small])
+
+
+def test_a_missing_set_name_suggests_discovery():
+    with pytest.raises(BoundaryError, match="no direction 'ganspace' is registered .*; find directions of this "
+                                            "network with: stylegan-invert boundaries discover --generator g.pkl "
+                                            "--method ganspace$"):
+        resolve_direction("ganspace:3", fake_generator(), generator_spec="g.pkl")
+    with pytest.raises(BoundaryError, match="--method sefa$"):
+        resolve_direction("sefa:0", fake_generator(), generator_spec="g.pkl")

@@ -140,7 +140,7 @@ def _draw_text(canvas, sheet, font, line, labels, title):
         draw.text((x, header), f"seed {seed}", font=font, fill=TEXT)
         for j, strength in enumerate(sheet.strengths):
             x = sheet.tile_box(0, group * len(sheet.strengths) + j)[0]
-            draw.text((x, header + line), f"{strength:+g}", font=font, fill=TEXT)
+            draw.text((x, header + line), f"{strength:+g}" if strength else "0", font=font, fill=TEXT)
     for row, label in enumerate(labels):
         y = sheet.tile_box(row, 0)[1]
         for i, text in enumerate(label):

@@ -28,6 +28,7 @@ from invert.errors import BoundaryError
 log = logging.getLogger(__name__)
 
 _INDEXED = re.compile(r"^(.+):(\d+)$")
+DISCOVERY_METHODS = ("sefa", "ganspace")
 
 
 @dataclass
@@ -211,6 +212,10 @@ def _not_found(name, G, searched, *, generator_spec):
         network = KNOWN_NETWORKS[published.network]
         message += (f"; the published {name!r} belongs to {network.name} (weights "
                     f"{', '.join(network.registry_names)}), and this generator has not been seen to be that network")
+    if name in DISCOVERY_METHODS or (published is not None and published.kind == "set"):
+        method = name if name in DISCOVERY_METHODS else "ganspace"
+        return (f"{message}; find directions of this network with: stylegan-invert boundaries discover --generator "
+                f"{shlex.quote(str(generator_spec or _spec(G)))} --method {method}")
     return f"{message}; train one with: {train_command(name, generator_spec or _spec(G))}"
 
 
