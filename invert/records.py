@@ -36,6 +36,7 @@ and `check_loaded(choice, G)` checks the loaded network against their records.
 import datetime
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def latent_record(G, *, generator_spec, command, inputs=(), shape=None, tuned=No
     from invert._version import __version__
 
     source = dict(getattr(G, "source", None) or {})
+    path = source.get("path")
+    if path and Path(path).exists():
+        path = os.path.abspath(path)  # a record must still point at the file when read from another folder
     if not source.get("fingerprint"):
         raise LatentError("this generator has no network fingerprint (G.source['fingerprint']); load it with "
                           "invert.load_generator so that latents made with it can name it")
@@ -80,7 +84,7 @@ def latent_record(G, *, generator_spec, command, inputs=(), shape=None, tuned=No
         "shape": None if shape is None else [int(n) for n in shape],
         "generator": {
             "spec": str(generator_spec),
-            "path": source.get("path"),
+            "path": path,
             "sha256": source.get("sha256"),
             "fingerprint": source["fingerprint"],
             "format": source.get("format"),
@@ -222,6 +226,7 @@ def choose_generator(latent_paths, *, override=None, default=DEFAULT_GENERATOR):
             log.info("%s has no record; assuming it belongs to %s like %s", path, first.describe(), first_path)
     recorded_file = first.generator_path
     load_spec = recorded_file if recorded_file and Path(recorded_file).is_file() else first.spec
+    log.info("using generator %s, named by %s", first.spec, first.path)
     return GeneratorChoice(spec=first.spec, load_spec=load_spec, expected_fingerprint=first.fingerprint,
                            chosen_by="record", records=records)
 

@@ -109,3 +109,20 @@ def test_a_generator_without_fingerprint_cannot_be_recorded():
 
     with pytest.raises(lib.LatentError, match="no network fingerprint"):
         lib.latent_record(SimpleNamespace(source={"path": "x"}), generator_spec="x", command="t")
+
+
+def test_a_relative_generator_path_is_recorded_absolute(tmp_path, sg2_dir, monkeypatch):
+    import shutil
+
+    from invert.checkpoints import load_generator
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(sg2_dir / "tiny_ada.pkl", tmp_path / "models" / "g.pkl")
+    monkeypatch.chdir(tmp_path)
+    G = load_generator("models/g.pkl")
+    record = lib.latent_record(G, generator_spec="models/g.pkl", command="project")
+    assert record["generator"]["spec"] == "models/g.pkl"
+    assert record["generator"]["path"] == str(tmp_path / "models" / "g.pkl")
+    save_latent(tmp_path / "a.npy", np.zeros([G.num_ws, G.w_dim], np.float32), record=record)
+    monkeypatch.chdir(tmp_path / "models")  # elsewhere, the recorded file is still found
+    assert lib.choose_generator([tmp_path / "a.npy"]).load_spec == str(tmp_path / "models" / "g.pkl")
