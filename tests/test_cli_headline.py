@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from directions_helpers import fake_ffhq
+from directions_helpers import fake_ffhq, sha256
 from editing_helpers import error_line, output_paths, read_animation, run
 from invert.checkpoints import load_generator
 from invert.latents import save_latent
@@ -204,3 +204,28 @@ def test_a_users_own_boundary_wins_over_the_published_one(fake_ffhq, tmp_path, m
     assert run("edit", "latent.npy", "--boundary", "smile").exit_code == 0
     np.testing.assert_allclose(np.load("latent_smile+2.0.npy"), w + 2 * mine, atol=1e-6)
     assert fake_ffhq.server.requests == []  # the published file was not even fetched
+
+
+def test_offline_and_wrong_checksum_through_the_command_line(fake_ffhq, tmp_path, monkeypatch):
+    from invert.directions.catalogue import published_path
+
+    monkeypatch.chdir(tmp_path)
+    G = load_generator("ffhq-1024")
+    projected(G, ["latent"], tmp_path)
+    entry = fake_ffhq.entries["age"]
+    fake_ffhq.server.files["age.pt"] = b"tampered"        # the server now serves other bytes
+    line = error_line(run("edit", "latent.npy", "--boundary", "age"))
+    assert line.startswith("Error: the published direction 'age' is not available (")
+    assert f"has sha256 {sha256(b'tampered')}, expected {entry.sha256}" in line
+    assert line.endswith(f"its file age.pt comes from {entry.url}: put a copy with sha256 {entry.sha256} at "
+                         f"{published_path(entry)}")
+    assert not published_path(entry).exists() and not (tmp_path / "latent_age+2.0.npy").exists()
+
+    fake_ffhq.server.close()                               # offline
+    line = error_line(run("edit", "latent.npy", "--boundary", "age"))
+    assert line.startswith("Error: the published direction 'age' is not available (could not download")
+    assert line.endswith(f"its file age.pt comes from {entry.url}: put a copy with sha256 {entry.sha256} at "
+                         f"{published_path(entry)}")
+    published_path(entry).parent.mkdir(parents=True, exist_ok=True)
+    published_path(entry).write_bytes(fake_ffhq.files["age.pt"])   # put there by hand, as the message says
+    assert run("edit", "latent.npy", "--boundary", "age").exit_code == 0
