@@ -180,3 +180,15 @@ def test_a_missing_set_name_suggests_discovery():
         resolve_direction("ganspace:3", fake_generator(), generator_spec="g.pkl")
     with pytest.raises(BoundaryError, match="--method sefa$"):
         resolve_direction("sefa:0", fake_generator(), generator_spec="g.pkl")
+
+
+def test_a_set_that_does_not_fit_the_generator(tmp_path):
+    path = tmp_path / "s.safetensors"
+    write_set(path, layers=(0, 6))
+    with pytest.raises(BoundaryError, match=f"direction set {path} was made for layers up to 6; this generator has "
+                                            f"4 layers, numbered 0-3"):
+        resolve_direction(f"{path}:0", fake_generator())
+    wide = fake_generator()
+    wide.w_dim = 16
+    with pytest.raises(BoundaryError, match="holds directions of w_dim 8; this generator has w_dim 16"):
+        resolve_direction(f"{path}:0", wide)

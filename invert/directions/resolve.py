@@ -99,7 +99,7 @@ def _from_path(path, index, G):
     if path.suffix.lower() == SET_SUFFIX:
         dset = load_direction_set(path)
         _check_network(dset.metadata.get("network_fingerprint"), G, what=f"direction set {path}", strict=False)
-        return _member(dset, _require_index(index, label=str(path), count=len(dset)), name=path.stem,
+        return _member(dset, _require_index(index, label=str(path), count=len(dset)), G, name=path.stem,
                        source=f"file {path}")
     if index is not None:
         raise BoundaryError(f"{path} is a boundary file holding one direction; ':{index}' picks a direction of a "
@@ -126,10 +126,11 @@ def _from_entry(entry, index, G, *, generator_spec):
             if index is not None:
                 raise BoundaryError(f"{name!r} is direction {entry.component} of {entry.path}, a single direction; "
                                     f"use it as {name!r} without ':{index}'")
-            member = _member(dset, dset.check_index(entry.component, name=str(entry.path)), name=name, source=where)
+            member = _member(dset, dset.check_index(entry.component, name=str(entry.path)), G, name=name,
+                             source=where)
             member.name = name
             return member
-        return _member(dset, _require_index(index, label=name, count=len(dset)), name=name, source=where)
+        return _member(dset, _require_index(index, label=name, count=len(dset)), G, name=name, source=where)
     if index is not None:
         raise BoundaryError(f"{name!r} is a single direction ({entry.path}); ':{index}' picks a direction of a set")
     info = read_sidecar(entry.path) or {}
@@ -145,7 +146,7 @@ def _from_catalogue(entry, index, G, *, progress):
     source = f"published ({entry.licence} licence): {entry.citation}"
     if entry.kind == "set":
         dset = catalogue.load_published_set(entry, w_dim=G.w_dim, progress=progress)
-        return _member(dset, _require_index(index, label=entry.name, count=len(dset)), name=entry.name,
+        return _member(dset, _require_index(index, label=entry.name, count=len(dset)), G, name=entry.name,
                        source=source)
     if index is not None:
         raise BoundaryError(f"{entry.name!r} is a single published direction; ':{index}' picks a direction of a set")
@@ -154,8 +155,15 @@ def _from_catalogue(entry, index, G, *, progress):
                      info={"url": entry.url, "licence": entry.licence, "citation": entry.citation})
 
 
-def _member(dset, index, *, name, source):
-    """Direction `index` of a set: strength in units of its std, meant for the set's layers."""
+def _member(dset, index, G, *, name, source):
+    """Direction `index` of a set: strength in units of its std, meant for the set's layers (checked against G)."""
+    where = dset.path or name
+    if dset.directions.shape[1] != G.w_dim:
+        raise BoundaryError(f"direction set {where} holds directions of w_dim {dset.directions.shape[1]}; this "
+                            f"generator has w_dim {G.w_dim}")
+    if dset.layers and max(dset.layers) >= G.num_ws:
+        raise BoundaryError(f"direction set {where} was made for layers up to {max(dset.layers)}; this generator has "
+                            f"{G.num_ws} layers, numbered 0-{G.num_ws - 1}")
     return Direction(name=f"{name}_{index}", direction=dset.directions[index], scale=float(dset.std[index]),
                      unit="sigma", layers=dset.layers, source=source, path=dset.path,
                      info={"component": index, "std": float(dset.std[index]), **dset.metadata})
