@@ -1,6 +1,6 @@
 # Metadata lives in setup.cfg. This file only adds one build step: the repository's boundaries/ folder
 # (InterfaceGAN boundary manifest and files) is copied into the installed package as invert/data/boundaries,
-# where invert.boundaries looks for it when the package is not run from a checkout.
+# where invert.directions.registry looks for it when the package is not run from a checkout.
 import shutil
 from pathlib import Path
 

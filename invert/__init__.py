@@ -1,7 +1,7 @@
 """stylegan-invert: optimisation-based StyleGAN2 inversion and latent editing.
 
 The pipeline, one module per step: `load_generator` (checkpoints/) -> `align` -> `project` (projector)
--> latents (latents) -> edits (editing, boundaries) -> images (images).
+-> latents (latents, records) -> edits (editing, directions) -> images (images).
 
 Heavy imports (torch) happen on first use of an attribute, so `import invert` is cheap.
 """

@@ -44,6 +44,17 @@ def parse_layers(spec, *, num_ws, what="layers"):
     return sorted(rows)
 
 
+def format_layers(rows):
+    """The inverse of `parse_layers`: [0, 1, 2, 5] -> '0-2,5'."""
+    rows, parts = sorted(set(int(r) for r in rows)), []
+    for i, row in enumerate(rows):
+        if i == 0 or rows[i - 1] != row - 1:
+            start = row
+        if i + 1 == len(rows) or rows[i + 1] != row + 1:
+            parts.append(f"{start}" if start == row else f"{start}-{row}")
+    return ",".join(parts)
+
+
 def split_style_layers(split, *, num_ws, what="layers"):
     """Image2StyleGAN's crossover split: rows [0, split) from content, [split, num_ws) from style.
 
@@ -97,6 +108,40 @@ def interpolate_at(a, b, t):
 def lerp(a, b, t):
     """(1 - t) a + t b for one t, float32."""
     return ((1.0 - float(t)) * _f64(a) + float(t) * _f64(b)).astype(np.float32)
+
+
+def paired_noise(noise_a, noise_b, *, default):
+    """Noise maps of two latents to combine: each latent's own, `default` (the generator's stored maps,
+    `invert.latents.default_noise`) standing in for a latent without; None when neither has any.
+
+    Returns (maps_a, maps_b), two lists of [r, r] arrays, or None.
+    """
+    if noise_a is None and noise_b is None:
+        return None
+    maps_a, maps_b = (list(default) if n is None else list(n) for n in (noise_a, noise_b))
+    if len(maps_a) != len(maps_b):
+        raise InvertError(f"cannot pair {len(maps_a)} noise maps with {len(maps_b)}")
+    return maps_a, maps_b
+
+
+def interpolate_noise(noise_a, noise_b, *, steps, default):
+    """Morph's noise: (frames, midpoint) with frames a list of [steps, r, r] maps interpolated like the
+    latents and midpoint the maps at t = 0.5 ([r, r] each); (None, None) when neither latent has noise."""
+    pair = paired_noise(noise_a, noise_b, default=default)
+    if pair is None:
+        return None, None
+    frames = [interpolate(na, nb, steps=steps) for na, nb in zip(*pair)]
+    return frames, [lerp(na, nb, 0.5) for na, nb in zip(*pair)]
+
+
+def crossover_noise(content_noise, style_noise, *, style_layers, default):
+    """Crossover's noise: map i feeds the conv layer of latent row i, so it comes from the latent that row
+    comes from (STYLE for `style_layers`, CONTENT otherwise); None when neither latent has noise."""
+    pair = paired_noise(content_noise, style_noise, default=default)
+    if pair is None:
+        return None
+    rows = set(style_layers)
+    return [s if i in rows else c for i, (c, s) in enumerate(zip(*pair))]
 
 
 def crossover(content, style, *, style_layers):

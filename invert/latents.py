@@ -7,7 +7,8 @@ the projector optimised. Files read:
   broadcast to every layer;
 - NVIDIA's projector output `.npz` with key `w` of shape [1, num_ws, w_dim];
 - a noise file beside the latent, `<stem>_noise.npz`, with keys `noise_0` ... `noise_{num_ws-2}`, each
-  [r, r] float32 at the resolution of the conv layer it feeds (`G.synthesis.noise_shapes()`).
+  [r, r] float32 at the resolution of the conv layer it feeds (`G.synthesis.noise_shapes()`);
+- a record beside the latent, `<stem>.json`, naming the generator it belongs to (`invert.records`).
 
 Everything is checked against the generator (num_ws, w_dim, noise shapes, finite values) and refused
 with a `LatentError` that quotes the shape found and the shape expected. Shapes, dtypes and sizes are
@@ -55,8 +56,10 @@ def noise_path_for(path):
 
 
 def latent_paths(path):
-    """The files `save_latent(path, ...)` may write or replace: the latent and its noise file."""
-    return [Path(path), noise_path_for(path)]
+    """The files `save_latent(path, ...)` may write or replace: the latent, its noise file and its record."""
+    from invert.records import record_path
+
+    return [Path(path), noise_path_for(path), record_path(path)]
 
 
 def read_array(path, *, what="latent", key="w", check_shape=None, max_bytes=MAX_ARRAY_BYTES):
@@ -279,12 +282,13 @@ def load_latent_stack(path, *, num_ws, w_dim):
     return array
 
 
-def save_latent(path, w, noise=None, *, overwrite=True):
-    """Write `w` [num_ws, w_dim] to `path` (.npy) and `noise` (num_ws-1 maps [r, r]) to `<stem>_noise.npz`.
+def save_latent(path, w, noise=None, *, record=None, overwrite=True):
+    """Write `w` [num_ws, w_dim] to `path` (.npy), `noise` (num_ws-1 maps [r, r]) to `<stem>_noise.npz`
+    and `record` (from `invert.records.latent_record`) to `<stem>.json`.
 
-    Both writes are atomic; `overwrite=False` never replaces an existing file. Without `noise`, a noise
-    file left beside `path` by an earlier run is removed, so that reading `path` back gives exactly what
-    was saved. Returns the paths written.
+    Every write is atomic; `overwrite=False` never replaces an existing file. Without `noise` (or
+    `record`), a noise file (or record) left beside `path` by an earlier run is removed, so that reading
+    `path` back gives exactly what was saved. Returns the paths written.
     """
     path = Path(path)
     if path.suffix.lower() != ".npy":
@@ -305,7 +309,21 @@ def save_latent(path, w, noise=None, *, overwrite=True):
     elif noise_path.exists():
         noise_path.unlink()
         log.info("removed stale %s (the new latent has no noise maps)", noise_path)
+    written += _save_record(path, record, shape=w.shape, overwrite=overwrite)
     return written
+
+
+def _save_record(path, record, *, shape, overwrite):
+    """Write the latent's record, or remove a stale one of ours when there is none to write."""
+    from invert.records import is_record_file, record_path, write_record
+
+    if record is not None:
+        return [write_record(path, record, shape=shape, overwrite=overwrite)]
+    stale = record_path(path)
+    if is_record_file(stale):
+        stale.unlink()
+        log.info("removed stale %s (the new latent has no record)", stale)
+    return []
 
 
 def default_noise(G):

@@ -80,6 +80,22 @@ def write_latents(G, folder, names, *, seed=0):
     return out
 
 
+def check_record(latent_path, G, *, spec, command, inputs, shape=None):
+    """Assert that the record beside `latent_path` names G (as `spec`), the command and its inputs."""
+    import json
+
+    record = json.loads(latent_path.with_suffix(".json").read_text())
+    assert record["format"] == "stylegan-invert latent record" and record["schema_version"] == 1
+    assert record["latent"] == latent_path.name
+    assert record["generator"]["spec"] == str(spec)
+    assert record["generator"]["fingerprint"] == G.source["fingerprint"]
+    assert record["generator"]["sha256"] == G.source["sha256"] and record["generator"]["path"] == G.source["path"]
+    assert record["generator"]["random"] == G.is_random
+    assert record["command"] == command and record["inputs"] == [str(i) for i in inputs]
+    assert record["shape"] == list(shape or [G.num_ws, G.w_dim]) and record["tuned"] is None
+    return record
+
+
 def read_animation(path):
     """Decoded frames of a GIF or MP4 as uint8 [T, H, W, 3]."""
     import imageio.v3 as iio

@@ -1,13 +1,16 @@
-"""`stylegan-invert boundaries train|list|register` through click, on random:32 and the tiny ada fixture."""
+"""`stylegan-invert boundaries train|discover|list|register` through click, on random:32 and the tiny ada fixture."""
 import json
+import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from directions_helpers import fake_ffhq
 from editing_helpers import RANDOM, error_line, load, output_paths, reuse_generators, run, spec, write_latents
-from invert import boundaries as lib
+from invert.directions import registry as lib
 
-assert spec and reuse_generators  # fixtures, used by name
+assert spec and reuse_generators and fake_ffhq  # fixtures, used by name
 
 
 def unit(v):
@@ -28,30 +31,35 @@ def planted(tmp_path, G, n=400, seed=0):
 def test_train_from_own_scores_registers_and_edits_by_name(tmp_path, spec):
     G = load(spec)
     d = planted(tmp_path, G)
-    key = lib.generator_key(G)
+    key = lib.network_key(G)
     result = run("boundaries", "train", "-g", spec, "--attribute", "glasses", "--latents", tmp_path / "codes.npy",
                  "--scores", tmp_path / "scores.csv", "--ratio", 0.25)
     assert result.exit_code == 0, result.output
     out = lib.user_boundaries_dir() / lib.key_folder(key) / "glasses.npy"
     lines = output_paths(result)
     assert lines[:3] == [str(out), str(out.with_suffix(".json")),
-                         f"registered 'glasses' for generator {key} in {lib.user_manifest_path()}"]
+                         f"registered 'glasses' for network {key} in {lib.user_manifest_path()}"]
     assert lines[3].startswith("validation accuracy ") and "kept 200 of 400 scored" in lines[3]
 
     normal = np.load(out)
     assert normal.shape == (1, G.w_dim) and abs(np.linalg.norm(normal) - 1) < 1e-5
     assert float(normal[0] @ d) > 0.4  # 400 samples in 512 dimensions: the planted test in test_boundaries is strict
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["generator_sha256"] == key and side["attribute"] == "glasses" and side["space"] == "w"
+    assert side["network_fingerprint"] == key and side["attribute"] == "glasses" and side["space"] == "w"
+    assert side["generator_sha256"] == G.source["sha256"]
     assert side["samples"] == 400 and side["kept"] == 200 and side["dropped"] == 0
     assert side["scorer"] == "user scores from scores.csv" and side["shape"] == [1, G.w_dim]
     assert f"accuracy {side['accuracy']:.4f}" in lines[3]
     assert side["accuracy"] > 0.6
-    entry = json.loads(lib.user_manifest_path().read_text())["generators"][key]["glasses"]
+    entry = json.loads(lib.user_manifest_path().read_text())["networks"][key]["glasses"]
     assert entry["file"] == f"{lib.key_folder(key)}/glasses.npy" and entry["space"] == "w"
 
     listing = run("boundaries", "list", "-g", spec)
-    assert listing.exit_code == 0 and listing.stdout.startswith(f"{key}  glasses  {out}  space=w  accuracy=")
+    assert listing.exit_code == 0, listing.output
+    rows = table(listing.stdout)
+    assert rows[0] == ["NAME", "KIND", "SOURCE", "LICENCE", "STATUS", "FILE"]
+    assert rows[1][:6] == ["glasses", "boundary", f"registered ({lib.user_manifest_path()})", "-", "ok", str(out)]
+    assert rows[1][6] == "space=w" and rows[1][7] == f"accuracy={round(side['accuracy'], 4)}"
 
     path, w = write_latents(G, tmp_path, ["photo"], seed=3)["photo"]
     edited = run("edit", path, "-g", spec, "--boundary", "glasses", "--strength", 2)
@@ -85,7 +93,7 @@ def test_train_builtin_attribute_with_a_scorer(tmp_path, monkeypatch):
                  "--batch-size", 20, "--seed", 4)
     assert result.exit_code == 0, result.output
     assert "kept 12 of 48 scored, 12 dropped without a score" in result.stdout
-    out = lib.user_boundaries_dir() / lib.key_folder(lib.generator_key(load(RANDOM))) / "smile.npy"
+    out = lib.user_boundaries_dir() / lib.key_folder(lib.network_key(load(RANDOM))) / "smile.npy"
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["scorer"] == "invert.attributes (smile, dlib landmarks)" and side["dropped"] == 12
 
@@ -135,43 +143,160 @@ def test_train_never_overwrites_without_force(tmp_path):
     args = ["boundaries", "train", "-g", RANDOM, "--attribute", "glasses", "--latents", tmp_path / "codes.npy",
             "--scores", tmp_path / "scores.csv", "--ratio", 0.3]
     assert run(*args).exit_code == 0
-    out = lib.user_boundaries_dir() / lib.key_folder(lib.generator_key(G)) / "glasses.npy"
+    out = lib.user_boundaries_dir() / lib.key_folder(lib.network_key(G)) / "glasses.npy"
     before = out.read_bytes()
     assert error_line(run(*args)) == f"Error: {out} exists; pass --force to overwrite it"
     other = tmp_path / "elsewhere.npy"
-    assert error_line(run(*args, "--out", other)).startswith(
-        f"Error: boundary 'glasses' is already registered for this generator in {lib.user_manifest_path()}")
+    line = error_line(run(*args, "--out", other))
+    assert line.startswith(f"Error: 'glasses' is already registered for this network in {lib.user_manifest_path()}")
+    assert line.endswith("; choose another name, or replace it with --force")
     assert not other.exists() and out.read_bytes() == before
     assert run(*args, "--out", other, "--force").exit_code == 0
-    assert lib.find_entry("glasses", lib.generator_key(G)).path == other.resolve()
+    assert lib.find_entry("glasses", lib.network_key(G)).path == other.resolve()
+
+
+def table(text):
+    """Rows of `boundaries list`'s table, split on runs of two or more spaces."""
+    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip()]
 
 
 def test_register_and_list(tmp_path):
     G = load(RANDOM)
-    key = lib.generator_key(G)
+    key = lib.network_key(G)
     np.save(tmp_path / "mine.npy", np.ones([1, G.w_dim], np.float32))
     result = run("boundaries", "register", tmp_path / "mine.npy", "-g", RANDOM, "--name", "beard")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"registered 'beard' for generator {key} in {lib.user_manifest_path()}"
+    assert result.stdout.strip() == f"registered 'beard' for network {key} in {lib.user_manifest_path()}"
     listing = run("boundaries", "list")
     assert listing.exit_code == 0
-    assert listing.stdout.splitlines() == [f"{key}  beard  {tmp_path / 'mine.npy'}"]
+    rows = table(listing.stdout)
+    assert rows[0] == ["NETWORK", "NAME", "KIND", "SOURCE", "LICENCE", "STATUS", "FILE"]
+    assert rows[1] == [key[:12], "beard", "boundary", f"registered ({lib.user_manifest_path()})", "-", "ok",
+                       str(tmp_path / "mine.npy")]
+    # without -g the published directions are listed too, with their network, licence and state
+    assert [row[:2] + row[3:6] for row in rows[2:]] == [
+        ["stylegan2-ffhq-config-f", name, "published (encoder4editing)", "MIT", "not downloaded"]
+        for name in ("smile", "age", "pose", "ganspace")]
 
     np.save(tmp_path / "bad.npy", np.ones([2, G.w_dim], np.float32))
     assert error_line(run("boundaries", "register", tmp_path / "bad.npy", "-g", RANDOM, "--name", "x")).startswith(
         f"Error: boundary {tmp_path / 'bad.npy'} has shape [2, 512]")
     np.save(tmp_path / "other.npy", np.ones([G.w_dim], np.float32))
-    (tmp_path / "other.json").write_text(json.dumps({"generator_sha256": "e" * 64}))
+    (tmp_path / "other.json").write_text(json.dumps({"network_fingerprint": "e" * 64}))
     assert error_line(run("boundaries", "register", tmp_path / "other.npy", "-g", RANDOM, "--name", "y")) == (
-        f"Error: {tmp_path / 'other.npy'} was trained for generator {'e' * 64}, not this one ({key}); its sidecar "
+        f"Error: {tmp_path / 'other.npy'} was trained for network {'e' * 64}, not this one ({key}); its sidecar "
         f"{tmp_path / 'other.json'} says so")
+    (tmp_path / "other.json").write_text(json.dumps({"generator_sha256": "e" * 64}))  # a sidecar from before
+    assert error_line(run("boundaries", "register", tmp_path / "other.npy", "-g", RANDOM, "--name", "y")) == (
+        f"Error: {tmp_path / 'other.npy'} was trained for generator {'e' * 64}, not this one (random:32:0); its "
+        f"sidecar {tmp_path / 'other.json'} says so")
     assert error_line(run("boundaries", "register", tmp_path / "mine.npy", "-g", RANDOM, "--name", "a/b")) == (
-        "Error: boundary name 'a/b' must be letters, digits, '_', '.', '+' or '-' (it names files and manifest "
+        "Error: direction name 'a/b' must be letters, digits, '_', '.', '+' or '-' (it names files and manifest "
         "entries)")
+    assert error_line(run("boundaries", "register", tmp_path / "mine.npy", "--name", "z")) == (
+        f"Error: registering boundary {tmp_path / 'mine.npy'} needs the generator it belongs to: give it with -g")
+    assert error_line(run("boundaries", "register", f"{tmp_path / 'mine.npy'}:2", "-g", RANDOM, "--name", "z")) == (
+        f"Error: {tmp_path / 'mine.npy'} is a boundary file holding one direction; FILE:K names a direction of a "
+        f"set (.safetensors)")
 
 
 def test_list_when_nothing_is_registered():
     result = run("boundaries", "list", "-g", RANDOM)
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr.strip().endswith(f"looked in {', '.join(str(m) for m in lib.manifest_search_path())})")
-    assert "no boundaries registered for generator random:32:0" in result.stderr
+    assert f"no directions registered for network {lib.network_key(load(RANDOM))}" in result.stderr
+
+
+def test_discover_sefa_writes_a_set_and_its_sheet_then_register_and_edit(tmp_path):
+    from invert.directions.direction_set import load_direction_set
+
+    G = load(RANDOM)
+    key = lib.network_key(G)
+    result = run("boundaries", "discover", "-g", RANDOM, "--method", "sefa", "--count", 4, "--layers", "0-3",
+                 "--samples", 500, "--seeds", "0,1", "--strengths", "-3:3:3")
+    assert result.exit_code == 0, result.output
+    out = lib.user_boundaries_dir() / lib.key_folder(key) / "sefa.safetensors"
+    assert output_paths(result) == [str(out), str(out.with_suffix(".png"))]
+    assert f"name one: stylegan-invert boundaries register {out}:K --name NAME" in result.stderr
+    dset = load_direction_set(out)
+    assert len(dset) == 4 and dset.layers == [0, 1, 2, 3] and dset.metadata["network_fingerprint"] == key
+    assert dset.metadata["method"] == "sefa" and dset.metadata["generator"] == RANDOM
+    sheet = np.asarray(Image.open(out.with_suffix(".png")))
+    # 4 rows x (2 seeds x 3 strengths) tiles of 32 px, with labels around them
+    assert sheet.shape[0] > 4 * 32 and sheet.shape[1] > 6 * 32
+
+    # one direction by a name of its own, and the whole set by its name
+    assert run("boundaries", "register", f"{out}:2", "--name", "bangs").exit_code == 0  # the set names its network
+    assert run("boundaries", "register", out, "-g", RANDOM, "--name", "sefa").exit_code == 0
+    path, w = write_latents(G, tmp_path, ["p"], seed=3)["p"]
+    for boundary, name in (("bangs", "p_bangs+1.0.npy"), ("sefa:2", "p_sefa_2+1.0.npy")):
+        result = run("edit", path, "-g", RANDOM, "-b", boundary, "--strength", 1)
+        assert result.exit_code == 0, result.output
+        expected = w.astype(np.float64).copy()
+        expected[:4] += dset.std[2] * dset.directions[2]
+        np.testing.assert_allclose(np.load(tmp_path / name), expected, atol=1e-5)
+    rows = table(run("boundaries", "list", "-g", RANDOM).stdout)
+    assert [row[:3] for row in rows[1:]] == [["bangs", "set direction 2", f"registered ({lib.user_manifest_path()})"],
+                                             ["sefa", "set (NAME:K)", f"registered ({lib.user_manifest_path()})"]]
+    assert error_line(run("boundaries", "discover", "-g", RANDOM, "--method", "sefa")) == (
+        f"Error: {out} exists; pass --force to overwrite it")
+
+
+def test_discover_ganspace_without_a_sheet(tmp_path):
+    from invert.directions.direction_set import load_direction_set
+
+    out = tmp_path / "g.safetensors"
+    result = run("boundaries", "discover", "-g", RANDOM, "--method", "ganspace", "--count", 3, "--samples", 2000,
+                 "--out", out, "--no-sheet")
+    assert result.exit_code == 0, result.output
+    assert output_paths(result) == [str(out)] and not out.with_suffix(".png").exists()
+    dset = load_direction_set(out)
+    assert dset.metadata["samples"] == 2000 and dset.eigenvalues is None and (np.diff(dset.std) <= 0).all()
+
+
+@pytest.mark.parametrize("problem", ["suffix", "count", "layers", "strengths", "seeds", "other network"])
+def test_discover_and_register_wrong_inputs(tmp_path, problem):
+    args = ["boundaries", "discover", "-g", RANDOM, "--method", "sefa", "--out", tmp_path / "s.safetensors"]
+    if problem == "suffix":
+        args[-1] = tmp_path / "s.npy"
+        expected = f"Error: --out {tmp_path / 's.npy'} must end in .safetensors"
+    elif problem == "count":
+        args += ["--count", 600]
+        expected = "Error: --count 600 is more than this network's w_dim (512)"
+    elif problem == "layers":
+        args += ["--layers", "3-9"]
+        expected = "Error: --layers '3-9': layer 9 is out of range; this generator has 8 layers, numbered 0-7"
+    elif problem == "strengths":
+        args += ["--strengths", "-3:3"]
+        expected = "Error: --strengths '-3:3': expected START:STOP:COUNT, e.g. -3:3:10"
+    elif problem == "seeds":
+        args += ["--seeds", "x"]
+        expected = "Error: bad seed list 'x': use numbers and ranges like 0-3,7"
+    else:
+        assert run(*args, "--no-sheet", "--samples", 100).exit_code == 0
+        args = ["boundaries", "register", f"{tmp_path / 's.safetensors'}:1", "-g", "random:32:1", "--name", "x"]
+        expected = (f"Error: {tmp_path / 's.safetensors'} was made for network {lib.network_key(load(RANDOM))}, not "
+                    f"this one ({lib.network_key(load('random:32:1'))}); its metadata says so")
+    assert error_line(run(*args)) == expected
+
+
+def test_list_for_the_ffhq_network_shows_the_published_directions(fake_ffhq, tmp_path):
+    from invert.checkpoints import load_generator
+
+    result = run("boundaries", "list", "-g", "ffhq-1024")  # its first load records the network
+    assert result.exit_code == 0, result.output
+    rows = table(result.stdout)
+    assert [row[:5] for row in rows[1:]] == [
+        [name, kind, "published (encoder4editing)", "MIT", "not downloaded"]
+        for name, kind in (("smile", "boundary"), ("age", "boundary"), ("pose", "boundary"),
+                           ("ganspace", "set (NAME:K)"))]
+    assert rows[1][5] == fake_ffhq.entries["smile"].url
+    G = load_generator("ffhq-1024")
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros([G.num_ws, G.w_dim], np.float32))
+    assert run("edit", path, "-g", "ffhq-1024", "-b", "smile").exit_code == 0
+    rows = table(run("boundaries", "list", "-g", "ffhq-1024").stdout)
+    from invert.directions.catalogue import published_path
+
+    assert rows[1][4:] == ["downloaded", str(published_path(fake_ffhq.entries["smile"]))]
+    assert rows[2][4] == "not downloaded"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, reuse_generators, run, spec,
-                             write_latents)
+from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, reuse_generators,
+                             run, spec, write_latents)
 from invert.latents import default_noise, save_latent
 from invert.render import render
 
@@ -18,7 +18,8 @@ def test_crossover_split(tmp_path, spec):
     result = run("crossover", c_path, s_path, "-g", spec, "--layers", 3)
     assert result.exit_code == 0, result.output
     out = tmp_path / "content_style_crossover.npy"
-    assert output_paths(result) == [str(out), str(out.with_suffix(".png"))]
+    assert output_paths(result) == [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]
+    check_record(out, G, spec=spec, command="crossover", inputs=[c_path, s_path])
     w = np.load(out)
     np.testing.assert_array_equal(w[:3], c[:3])
     np.testing.assert_array_equal(w[3:], s[3:])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation,
+from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, read_animation,
                              real_load_generator, reuse_generators, run, spec, write_latents)
-from invert import boundaries as lib
+from invert.directions import registry
 from invert.latents import save_latent
 from invert.render import render
 
@@ -18,10 +18,10 @@ def unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def boundary_file(path, vector, *, sha=None):
+def boundary_file(path, vector, *, network=None):
     np.save(path, np.asarray(vector, np.float32))
-    if sha is not None:
-        path.with_suffix(".json").write_text(json.dumps({"generator_sha256": sha}))
+    if network is not None:
+        path.with_suffix(".json").write_text(json.dumps({"network_fingerprint": network}))
     return path
 
 
@@ -34,7 +34,8 @@ def test_edit_with_a_boundary_file(tmp_path, spec):
     result = run("edit", path, "-g", spec, "--boundary", b, "--strength", 2)
     assert result.exit_code == 0, result.output
     out = tmp_path / "photo_glasses+2.0.npy"
-    assert output_paths(result) == [str(out), str(out.with_suffix(".png"))]
+    assert output_paths(result) == [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]
+    check_record(out, G, spec=spec, command="edit", inputs=[path])
     edited = np.load(out)
     np.testing.assert_allclose(edited, w + 2 * unit(n), atol=1e-5, rtol=0)
     np.testing.assert_array_equal(np.asarray(Image.open(out.with_suffix(".png"))), render(G, edited[None])[0])
@@ -46,15 +47,16 @@ def test_edit_by_registered_name_with_sweep(tmp_path, spec):
     path, w = latents["photo"]
     noise = random_noise(G, seed=14)
     save_latent(path, w, noise)
-    key = lib.generator_key(G)
+    key = registry.network_key(G)
     n = unit(np.random.default_rng(1).standard_normal(G.w_dim))
-    stored = boundary_file(tmp_path / "smile_dir.npy", n[None], sha=key)
-    lib.register_boundary(stored, key=key, name="smile")
+    stored = boundary_file(tmp_path / "smile_dir.npy", n[None], network=key)
+    registry.register(stored, key=key, name="smile")
     result = run("edit", path, "-g", spec, "--boundary", "smile", "--strength", -1.5, "--sweep", "-3:3:5")
     assert result.exit_code == 0, result.output
     out = tmp_path / "photo_smile-1.5.npy"
     assert output_paths(result) == [str(out), str(tmp_path / "photo_smile-1.5_noise.npz"),
-                                    str(out.with_suffix(".png")), str(tmp_path / "photo_smile-1.5_sweep.gif")]
+                                    str(out.with_suffix(".json")), str(out.with_suffix(".png")),
+                                    str(tmp_path / "photo_smile-1.5_sweep.gif")]
     edited = np.load(out)
     np.testing.assert_allclose(edited, w - 1.5 * n, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(np.asarray(Image.open(out.with_suffix(".png"))),
@@ -108,10 +110,10 @@ def test_unknown_boundary_says_how_to_train_it(tmp_path, spec):
     G = load(spec)
     path, _ = write_latents(G, tmp_path, ["p"])["p"]
     line = error_line(run("edit", path, "-g", spec, "--boundary", "smile"))
-    key = lib.generator_key(G)
-    short = key[:12] + "..." if len(key) > 15 else key
-    assert line.startswith(f"Error: no boundary 'smile' is registered for generator {short} (looked in "
-                           f"{lib.user_manifest_path()}")
+    key = registry.network_key(G)
+    assert line.startswith(f"Error: no direction 'smile' is registered for network {key[:12]}... (looked in "
+                           f"{registry.user_manifest_path()}")
+    assert "the published 'smile' belongs to stylegan2-ffhq-config-f" in line
     assert line.endswith(f"train one with: stylegan-invert boundaries train --generator {spec} --attribute smile "
                          f"--samples 10000")
     assert not (tmp_path / "p_smile+2.0.npy").exists()
@@ -121,14 +123,15 @@ def test_boundary_of_another_generator(tmp_path, caplog):
     G = load(RANDOM)
     path, _ = write_latents(G, tmp_path, ["p"])["p"]
     other = "f" * 64
-    b = boundary_file(tmp_path / "smile.npy", np.ones([1, G.w_dim]), sha=other)
-    lib.register_boundary(b, key=lib.generator_key(G), name="smile")
+    b = boundary_file(tmp_path / "smile.npy", np.ones([1, G.w_dim]), network=other)
+    registry.register(b, key=registry.network_key(G), name="smile")
     assert error_line(run("edit", path, "-g", RANDOM, "-b", "smile")).startswith(
-        f"Error: boundary 'smile' ({b}) was trained for generator ffffffffffff..., not this one (random:32:0)")
+        f"Error: boundary 'smile' ({b}) was made for network ffffffffffff..., not this one "
+        f"({G.source['fingerprint'][:12]}...)")
     with caplog.at_level("WARNING"):
         result = run("edit", path, "-g", RANDOM, "-b", b)  # named by path: only a warning
     assert result.exit_code == 0, result.output
-    assert "was trained for generator ffffffffffff..., not this one" in caplog.text + result.stderr
+    assert "was made for network ffffffffffff..., not this one" in caplog.text + result.stderr
 
 
 @pytest.mark.parametrize("problem", ["shape", "nan", "missing", "layers", "exists", "sweep"])
@@ -189,3 +192,26 @@ def test_commands_load_their_generator(tmp_path, monkeypatch, spec):
     assert result.exit_code == 0, result.output
     assert loaded == [(spec, "cpu")]
     np.testing.assert_allclose(np.load(tmp_path / "p_smile+1.0.npy"), w + unit(np.ones(G.w_dim)), atol=1e-5)
+
+
+def test_edit_along_a_direction_of_a_set_in_sigma_units(tmp_path):
+    """FILE.safetensors:K: strength in units of the direction's sd, on the set's layers unless --layers says."""
+    from invert.directions.discover import sefa
+    from invert.directions.direction_set import save_direction_set
+
+    G = load(RANDOM)
+    path, w = write_latents(G, tmp_path, ["p"], seed=21)["p"]
+    dset = sefa(G, count=3, rows=[0, 1, 2], std_samples=500)
+    save_direction_set(tmp_path / "sefa.safetensors", dset)
+    result = run("edit", path, "-g", RANDOM, "-b", f"{tmp_path / 'sefa.safetensors'}:1", "--strength", -2)
+    assert result.exit_code == 0, result.output
+    d, sd = dset.directions[1], dset.std[1]      # float32 in the file: d and sd agree to ~1e-7
+    expected = w.astype(np.float64).copy()
+    expected[:3] -= 2 * sd * d
+    np.testing.assert_allclose(np.load(tmp_path / "p_sefa_1-2.0.npy"), expected, atol=1e-5)
+    result = run("edit", path, "-g", RANDOM, "-b", f"{tmp_path / 'sefa.safetensors'}:1", "--strength", 1,
+                 "--layers", "6-7")
+    assert result.exit_code == 0, result.output
+    expected = w.astype(np.float64).copy()
+    expected[6:] += sd * d
+    np.testing.assert_allclose(np.load(tmp_path / "p_sefa_1+1.0.npy"), expected, atol=1e-5)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editing_helpers import (RANDOM, error_line, load, output_paths, random_noise, read_animation,
+from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, read_animation,
                              reuse_generators, run, spec, write_latents)
 from invert.latents import save_latent
 from invert.render import render
@@ -18,8 +18,9 @@ def test_expression_arithmetic_and_sweep(tmp_path, spec):
     result = run("expression", t_path, n_path, e_path, "-g", spec, "--strength", 1.5, "--sweep", "0:2:4", "--mp4")
     assert result.exit_code == 0, result.output
     out = tmp_path / "me_expression+1.5.npy"
-    assert output_paths(result) == [str(out), str(out.with_suffix(".png")),
+    assert output_paths(result) == [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png")),
                                     str(tmp_path / "me_expression+1.5_sweep.mp4")]
+    check_record(out, G, spec=spec, command="expression", inputs=[t_path, n_path, e_path])
     w = np.load(out)
     np.testing.assert_allclose(w, w1 + 1.5 * (w3 - w2), atol=1e-5, rtol=0)
     np.testing.assert_array_equal(np.asarray(Image.open(out.with_suffix(".png"))), render(G, w[None])[0])

@@ -32,11 +32,20 @@ def test_info_describes_every_fixture(sg2_dir, filename):
     assert "channels" in text and "4:" in text and info["sha256"] in text
 
 
+def network_fingerprint(path):
+    from invert.checkpoints import load_generator
+
+    return load_generator(path).source["fingerprint"]
+
+
 @pytest.mark.numerics
 @pytest.mark.parametrize("filename", FIXTURE_FILES)
 def test_generate_renders_the_official_images(sg2_dir, tmp_path, filename):
+    import hashlib
+
     cfg = filename.split("_")[0]
     expected = np.load(sg2_dir / f"{cfg}_expected.npz")
+    fingerprint = network_fingerprint(sg2_dir / filename)
     result = CliRunner().invoke(main, ["generate", str(sg2_dir / filename), "--seeds", "0-1,4",
                                        "--outdir", str(tmp_path), "--save-latents", "--device", "cpu"])
     assert result.exit_code == 0, result.output
@@ -49,8 +58,15 @@ def test_generate_renders_the_official_images(sg2_dir, tmp_path, filename):
         ws = np.load(tmp_path / f"seed{seed:04d}.npy")
         assert ws.dtype == np.float32 and ws.shape == expected["ws"].shape[1:]
         assert_close_to_scale(ws, expected["ws"][seed], rtol=1e-5)  # the official mapping: rounding only
+        record = json.loads((tmp_path / f"seed{seed:04d}.json").read_text())
+        assert record["format"] == "stylegan-invert latent record" and record["command"] == "generate"
+        assert record["latent"] == f"seed{seed:04d}.npy" and record["shape"] == list(ws.shape)
+        assert record["inputs"] == [f"seed {seed}, truncation 1"]
+        assert record["generator"]["spec"] == str(sg2_dir / filename) == record["generator"]["path"]
+        assert record["generator"]["sha256"] == hashlib.sha256((sg2_dir / filename).read_bytes()).hexdigest()
+        assert record["generator"]["fingerprint"] == fingerprint
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"seed{s:04d}.{ext}" for s in (0, 1, 4) for ext in ("png", "npy")])
+        [f"seed{s:04d}.{ext}" for s in (0, 1, 4) for ext in ("png", "npy", "json")])
 
 
 @pytest.mark.numerics

@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 
 import editing_helpers
-from editing_helpers import RANDOM, error_line, load, output_paths, random_noise, read_animation, run, write_latents
+from editing_helpers import (RANDOM, check_record, error_line, load, output_paths, random_noise, read_animation, run,
+                             write_latents)
 from invert.latents import default_noise, save_latent
 from invert.render import render, synthesize
 from numerics import assert_close_to_scale
@@ -23,8 +24,12 @@ def test_morph_writes_midpoint_png_animations_and_frames(tmp_path, spec):
                  "--save-latents", "--out", out)
     assert result.exit_code == 0, result.output
     stem = tmp_path / "out" / "ab"
-    assert output_paths(result) == [f"{stem}.npy", f"{stem}.png", f"{stem}.gif", f"{stem}.mp4", f"{stem}_frames.npy"]
+    assert output_paths(result) == [f"{stem}.npy", f"{stem}.json", f"{stem}.png", f"{stem}.gif", f"{stem}.mp4",
+                                    f"{stem}_frames.npy", f"{stem}_frames.json"]
     assert not (tmp_path / "out" / "ab_noise.npz").exists()
+    check_record(out, G, spec=spec, command="morph", inputs=[a_path, b_path])
+    check_record(tmp_path / "out" / "ab_frames.npy", G, spec=spec, command="morph", inputs=[a_path, b_path],
+                 shape=[5, G.num_ws, G.w_dim])
 
     frames = np.load(f"{stem}_frames.npy")
     assert frames.shape == (5, G.num_ws, G.w_dim) and frames.dtype == np.float32

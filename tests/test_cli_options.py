@@ -34,6 +34,7 @@ FLOAT_OPTIONS = [
     ("morph", ["a.npy", "b.npy", "-g", "random:32"], "--fps"),
     ("boundaries train", ["-g", "random:32", "--attribute", "smile"], "--ratio"),
     ("boundaries train", ["-g", "random:32", "--attribute", "smile"], "--truncation"),
+    ("boundaries discover", ["-g", "random:32"], "--truncation"),
     ("align", ["photo.png"], "--min-face-score"),
 ]
 

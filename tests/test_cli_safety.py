@@ -63,7 +63,7 @@ def test_out_with_an_upper_case_suffix_writes_exactly_that_file(tmp_path, comman
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (G.num_ws, G.w_dim)
     assert np.asarray(Image.open(tmp_path / "up" / "RESULT.png")).shape == (32, 32, 3)
-    expected = sorted(["RESULT.NPY", "RESULT.png"] + (["RESULT.gif"] if command == "morph" else []))
+    expected = sorted(["RESULT.NPY", "RESULT.json", "RESULT.png"] + (["RESULT.gif"] if command == "morph" else []))
     assert sorted(p.name for p in out.parent.iterdir()) == expected
 
 
@@ -227,7 +227,7 @@ def test_a_file_size_limit_is_one_clean_line_and_leaves_no_partial_file(tmp_path
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == ("Error: cannot write m.gif: file too large (the file-size "
                                                       "limit is 100000 bytes)")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy", "m.npy", "m.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "b.npy", "m.json", "m.npy", "m.png"]
     assert np.load(tmp_path / "m.npy").shape == (G.num_ws, G.w_dim)
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from invert import editing
 from invert.editing import (apply_direction, crossover, expression, interpolate, lerp, orthogonalize, parse_layers,
                             parse_sweep, split_style_layers)
 from invert.errors import BoundaryError, InvertError
@@ -183,3 +184,33 @@ def test_orthogonalize_errors():
         orthogonalize(c1, [np.ones(W_DIM + 1)])
     with pytest.raises(BoundaryError, match="cannot be combined"):
         orthogonalize(np.ones([4, W_DIM]), [np.ones([5, W_DIM])])
+
+
+def test_format_layers_inverts_parse_layers():
+    assert editing.format_layers([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert editing.format_layers([3]) == "3" and editing.format_layers([]) == ""
+    for spec in ("0-17", "0-3,8-17", "1,3,5"):
+        assert editing.format_layers(editing.parse_layers(spec, num_ws=18)) == spec
+
+
+def test_noise_pairing():
+    rng = np.random.default_rng(0)
+    default = [rng.standard_normal([r, r]).astype(np.float32) for r in (4, 8, 8)]
+    own = [rng.standard_normal([r, r]).astype(np.float32) for r in (4, 8, 8)]
+    assert editing.paired_noise(None, None, default=default) is None
+    a, b = editing.paired_noise(own, None, default=default)
+    assert all(x is y for x, y in zip(a, own)) and all(x is y for x, y in zip(b, default))
+    with pytest.raises(InvertError, match="cannot pair 3 noise maps with 2"):
+        editing.paired_noise(own, own[:2], default=default)
+
+    frames, mid = editing.interpolate_noise(None, own, steps=3, default=default)
+    for f, m, d, o in zip(frames, mid, default, own):
+        assert f.shape == (3,) + d.shape
+        np.testing.assert_array_equal(f[0], d)
+        np.testing.assert_array_equal(f[-1], o)
+        np.testing.assert_allclose(m, (d + o) / 2, atol=1e-6)   # float32 midpoint of float32 maps
+    assert editing.interpolate_noise(None, None, steps=3, default=default) == (None, None)
+
+    mixed = editing.crossover_noise(own, None, style_layers=[1, 2], default=default)
+    assert mixed[0] is own[0] and mixed[1] is default[1] and mixed[2] is default[2]
+    assert editing.crossover_noise(None, None, style_layers=[1], default=default) is None

@@ -147,7 +147,32 @@ def test_save_refuses_bad_latents_and_writes_nothing(tmp_path, w):
 
 
 def test_latent_paths():
-    assert [p.name for p in latent_paths("out/a_b_morph.npy")] == ["a_b_morph.npy", "a_b_morph_noise.npz"]
+    assert [p.name for p in latent_paths("out/a_b_morph.npy")] == ["a_b_morph.npy", "a_b_morph_noise.npz",
+                                                                   "a_b_morph.json"]
+
+
+def test_save_latent_writes_the_record_and_removes_a_stale_one(tmp_path):
+    import json
+
+    from invert.checkpoints import load_generator
+    from invert.records import latent_record, read_record
+
+    G = load_generator("random:32")
+    w = np.random.default_rng(0).standard_normal([G.num_ws, G.w_dim]).astype(np.float32)
+    record = latent_record(G, generator_spec="random:32", command="test", inputs=["x.png"])
+    written = save_latent(tmp_path / "x.npy", w, noise_maps(), record=record)
+    assert written == [tmp_path / "x.npy", tmp_path / "x_noise.npz", tmp_path / "x.json"]
+    read = read_record(tmp_path / "x.npy")
+    assert read.spec == "random:32" and read.fingerprint == G.source["fingerprint"] and read.command == "test"
+    assert read.data["latent"] == "x.npy" and read.data["shape"] == [G.num_ws, G.w_dim]
+    # a latent written without a record must not keep the old one (it may be another generator's)
+    assert save_latent(tmp_path / "x.npy", w) == [tmp_path / "x.npy"]
+    assert not (tmp_path / "x.json").exists() and read_record(tmp_path / "x.npy") is None
+    # a JSON file beside a latent that is not a record is someone else's: left alone, and not a record
+    (tmp_path / "x.json").write_text(json.dumps({"smile": 1}))
+    save_latent(tmp_path / "x.npy", w)
+    assert json.loads((tmp_path / "x.json").read_text()) == {"smile": 1}
+    assert read_record(tmp_path / "x.npy") is None
 
 
 def test_noise_wrong_count(tmp_path):

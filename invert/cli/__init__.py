@@ -39,7 +39,7 @@ SUBCOMMANDS = {
     "crossover": ("crossover", "crossover", "Style transfer by swapping layer ranges."),
     "expression": ("expression", "expression", "Expression arithmetic w1 + strength*(w3 - w2)."),
     "edit": ("edit", "edit", "Move a latent along a semantic boundary."),
-    "boundaries": ("boundaries", "boundaries", "Train and list InterfaceGAN boundaries."),
+    "boundaries": ("boundaries", "boundaries", "Train, discover, list and register semantic directions."),
 }
 
 

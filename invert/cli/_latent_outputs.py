@@ -1,8 +1,9 @@
 """What the latent-editing commands (morph, crossover, expression, edit) share: output naming and writing.
 
 Each command writes its result latent to --out (a .npy) and everything else beside it under the same
-stem: `<stem>_noise.npz`, `<stem>.png`, `<stem>.gif` / `<stem>.mp4`, `<stem>_frames.npy`. Without --out
-the stem is derived from the inputs and the files go beside the first input.
+stem: `<stem>_noise.npz`, `<stem>.json` (the record naming its generator), `<stem>.png`, `<stem>.gif` /
+`<stem>.mp4`, `<stem>_frames.npy`. Without --out the stem is derived from the inputs and the files go
+beside the first input. Without -g the generator is the one the input latents' records name.
 
 Every output is checked before the generator is loaded (`check_outputs`: writable, not an input, not
 existing without --force) and written atomically, never replacing a file without --force. Animations are
@@ -55,8 +56,31 @@ def strength_tag(value):
 def load_generator_for(generator, device):
     from invert.checkpoints import load_generator
     from invert.devices import resolve_device
+    from invert.known_networks import note_loaded
 
-    return load_generator(generator, device=resolve_device(device))
+    G = load_generator(generator, device=resolve_device(device))
+    note_loaded(G)  # the first load of a registry FFHQ file records its network fingerprint
+    return G
+
+
+def generator_for_latents(generator, latents, device):
+    """The generator to edit `latents` with: -g when given, else the one their records name (see
+    invert.records), else ffhq-1024. Returns (G, the generator spec to record in the results)."""
+    from invert import records
+
+    try:
+        choice = records.choose_generator(latents, override=generator)
+        G = load_generator_for(choice.load_spec, device)
+        records.check_loaded(choice, G)
+    except records.GeneratorChoiceError as exc:
+        raise records.GeneratorChoiceError(f"{exc} (-g GENERATOR chooses one)") from None
+    return G, choice.spec
+
+
+def latent_record(G, spec, command, inputs):
+    from invert.records import latent_record as record
+
+    return record(G, generator_spec=spec, command=command, inputs=inputs)
 
 
 def check_outputs(paths, *, force, latents=(), others=()):
@@ -79,10 +103,10 @@ def batch_slices(count, batch_size):
     return [slice(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
 
 
-def write_latent(out, w, noise, *, overwrite):
+def write_latent(out, w, noise, record, *, overwrite):
     from invert.latents import save_latent
 
-    for path in save_latent(out, w, noise, overwrite=overwrite):
+    for path in save_latent(out, w, noise, record=record, overwrite=overwrite):
         click.echo(str(path))
 
 

@@ -1,14 +1,15 @@
 """`stylegan-invert crossover CONTENT.npy STYLE.npy --layers 9`: Image2StyleGAN style transfer."""
 import click
 
-from invert.cli._latent_outputs import check_outputs, load_generator_for, out_path, sibling, write_latent, write_png
-from invert.cli.options import device_option, force_option, generator_option
+from invert.cli._latent_outputs import (check_outputs, generator_for_latents, latent_record, out_path, sibling,
+                                        write_latent, write_png)
+from invert.cli.options import device_option, force_option, latent_generator_option
 
 
 @click.command()
 @click.argument("content", metavar="CONTENT.npy", type=click.Path(dir_okay=False))
 @click.argument("style", metavar="STYLE.npy", type=click.Path(dir_okay=False))
-@generator_option
+@latent_generator_option
 @click.option("--layers", "split", type=int, default=None,
               help="Rows 0..LAYERS-1 come from CONTENT, the rest from STYLE. [default: half the layers, "
                    "9 of 18 at 1024x1024 as in Image2StyleGAN]")
@@ -27,7 +28,7 @@ def crossover(content, style, generator, split, style_layers, out, device, force
     """
     from pathlib import Path
 
-    from invert.editing import crossover as cross, parse_layers, split_style_layers
+    from invert.editing import crossover as cross, crossover_noise, parse_layers, split_style_layers
     from invert.errors import InvertError
     from invert.latents import default_noise, latent_paths, load_latent
     from invert.render import render
@@ -37,18 +38,15 @@ def crossover(content, style, generator, split, style_layers, out, device, force
     out = out_path(out, beside=content, stem=f"{Path(content).stem}_{Path(style).stem}_crossover")
     check_outputs([*latent_paths(out), sibling(out, ".png")], force=force, latents=[content, style])
 
-    G = load_generator_for(generator, device)
+    G, spec = generator_for_latents(generator, [content, style], device)
     if style_layers is not None:
         rows = parse_layers(style_layers, num_ws=G.num_ws, what="--style-layers")
     else:
         rows = split_style_layers(G.num_ws // 2 if split is None else split, num_ws=G.num_ws, what="--layers")
     c, s = load_latent(content, G), load_latent(style, G)
     w = cross(c.w, s.w, style_layers=rows)
-    noise = None
-    if c.noise is not None or s.noise is not None:
-        c_noise, s_noise = c.noise or default_noise(G), s.noise or default_noise(G)
-        noise = [s_noise[i] if i in rows else c_noise[i] for i in range(len(c_noise))]
+    noise = crossover_noise(c.noise, s.noise, style_layers=rows, default=default_noise(G))
 
-    write_latent(out, w, noise, overwrite=force)
+    write_latent(out, w, noise, latent_record(G, spec, "crossover", [content, style]), overwrite=force)
     write_png(sibling(out, ".png"), render(G, w[None], noise=noise)[0], G, command="crossover",
               style_layers=",".join(map(str, rows)), overwrite=force)

@@ -3,16 +3,16 @@ expression transfer, w = w1 + strength (w3 - w2)."""
 import click
 
 from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
-                                        gif_option, load_generator_for, mp4_option, out_path, sibling, strength_tag,
-                                        write_animations, write_latent, write_png)
-from invert.cli.options import FINITE_FLOAT, device_option, force_option, generator_option
+                                        generator_for_latents, gif_option, latent_record, mp4_option, out_path,
+                                        sibling, strength_tag, write_animations, write_latent, write_png)
+from invert.cli.options import FINITE_FLOAT, device_option, force_option, latent_generator_option
 
 
 @click.command()
 @click.argument("target", metavar="TARGET.npy", type=click.Path(dir_okay=False))
 @click.argument("neutral", metavar="NEUTRAL.npy", type=click.Path(dir_okay=False))
 @click.argument("expressive", metavar="EXPRESSIVE.npy", type=click.Path(dir_okay=False))
-@generator_option
+@latent_generator_option
 @click.option("--strength", type=FINITE_FLOAT, default=1.0, show_default=True,
               help="How much of the expression (EXPRESSIVE - NEUTRAL) to add to TARGET.")
 @click.option("--layers", default=None, metavar="RANGES",
@@ -46,12 +46,13 @@ def expression(target, neutral, expressive, generator, strength, layers, sweep, 
     check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force,
                   latents=[target, neutral, expressive])
 
-    G = load_generator_for(generator, device)
+    G, spec = generator_for_latents(generator, [target, neutral, expressive], device)
     rows = parse_layers(layers, num_ws=G.num_ws, what="--layers")
     w1, w2, w3 = (load_latent(path, G) for path in (target, neutral, expressive))
     w = transfer(w1.w, w2.w, w3.w, strength=strength, layers=rows)
 
-    write_latent(out, w, w1.noise, overwrite=force)
+    write_latent(out, w, w1.noise, latent_record(G, spec, "expression", [target, neutral, expressive]),
+                 overwrite=force)
     write_png(sibling(out, ".png"), render(G, w[None], noise=w1.noise)[0], G, command="expression",
               strength=strength, overwrite=force)
     if strengths is not None:

@@ -13,7 +13,8 @@ from invert.cli.options import FINITE_FLOAT, device_option, force_option
               help="Truncation psi (1 = none).")
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True)
-@click.option("--save-latents", is_flag=True, help="Also write seedNNNN.npy, float32 [num_ws, w_dim].")
+@click.option("--save-latents", is_flag=True, help="Also write seedNNNN.npy, float32 [num_ws, w_dim], and its "
+                                                   "record seedNNNN.json (which generator it belongs to).")
 @device_option
 @force_option
 def generate(checkpoint, seeds, truncation_psi, noise_mode, outdir, save_latents, device, force):
@@ -23,14 +24,17 @@ def generate(checkpoint, seeds, truncation_psi, noise_mode, outdir, save_latents
     from invert.fileio import check_writable, save_npy
     from invert.generate import generate_images, parse_seeds
     from invert.images import generator_metadata, save_png, to_uint8
+    from invert.known_networks import note_loaded
+    from invert.records import latent_record, record_path, write_record
 
     seed_list = parse_seeds(seeds)
     outdir = Path(outdir)
     names = [outdir / f"seed{seed:04d}" for seed in seed_list]
     check_writable([n.with_suffix(".png") for n in names]
-                   + ([n.with_suffix(".npy") for n in names] if save_latents else []), force=force,
-                   inputs=[checkpoint] if Path(checkpoint).is_file() else [])
+                   + ([p for n in names for p in (n.with_suffix(".npy"), record_path(n))] if save_latents else []),
+                   force=force, inputs=[checkpoint] if Path(checkpoint).is_file() else [])
     generator = load_generator(checkpoint, device=resolve_device(device))
+    note_loaded(generator)
     metadata = generator_metadata(generator)
     # rendered 8 at a time and written as they come: memory holds one batch, whatever the number of seeds
     for seed, ws, image in generate_images(generator, seed_list, truncation_psi=truncation_psi,
@@ -42,3 +46,6 @@ def generate(checkpoint, seeds, truncation_psi, noise_mode, outdir, save_latents
         if save_latents:
             save_npy(stem.with_suffix(".npy"), ws.astype("float32"), overwrite=force)
             click.echo(str(stem.with_suffix(".npy")))
+            record = latent_record(generator, generator_spec=checkpoint, command="generate",
+                                   inputs=[f"seed {seed}, truncation {truncation_psi:g}"])
+            click.echo(str(write_record(stem.with_suffix(".npy"), record, shape=ws.shape, overwrite=force)))

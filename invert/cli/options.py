@@ -35,6 +35,12 @@ FINITE_FLOAT = FiniteFloat()
 generator_option = click.option(
     "--generator", "-g", "generator", required=True, metavar="NAME|PATH",
     help="Generator: a registry name (see `weights list`), a checkpoint path, or random:NAME[:SEED].")
+latent_generator_option = click.option(
+    "--generator", "-g", "generator", default=None, metavar="NAME|PATH",
+    help="Generator: a registry name, a checkpoint path, or random:NAME[:SEED]. [default: the one named in the "
+         "input latents' records (<stem>.json beside each), else ffhq-1024]")
+
+
 def _device(ctx, param, value):
     """Resolve --device to a torch.device when the command runs, naming the option in the error."""
     from invert.devices import resolve_device
