@@ -38,5 +38,9 @@ class BoundaryError(InvertError):
     """A boundary (semantic direction) is missing, malformed or belongs to another generator."""
 
 
+class TuningError(InvertError):
+    """A tuned generator update is unreadable, corrupt, or belongs to another generator."""
+
+
 class OutputExistsError(InvertError):
     """An output file exists and overwriting was not asked for."""
