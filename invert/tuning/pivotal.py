@@ -34,7 +34,7 @@ from invert.losses import ProjectionLoss
 from invert.projector import BETAS, EPS, _initial_noise, _mask_tensor, _perceptual_name, _target_tensor, \
     build_perceptual
 from invert.tuning import locality as locality_mod
-from invert.tuning.update import FULL, TunedUpdate, apply_update, check_rank, initial_tensors, updated_weights
+from invert.tuning.update import TunedUpdate, apply_update, check_rank, initial_tensors, updated_weights
 
 log = logging.getLogger(__name__)
 
