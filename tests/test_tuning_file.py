@@ -12,7 +12,7 @@ from tuning_helpers import random_update
 
 import invert
 from invert.errors import TuningError
-from invert.tuning import describe_update, load_update, save_update, tuned_path
+from invert.tuning import apply_update, describe_update, load_update, save_update, tuned_generator, tuned_path
 from invert.tuning.tuned_file import FORMAT, FORMAT_VERSION
 from invert.tuning.update import blend_updates
 
@@ -50,6 +50,18 @@ def test_round_trip_is_bit_exact(G, tmp_path, rank):
     assert loaded.rank == rank and loaded.fingerprint == G.source["fingerprint"]
     assert loaded.source == update.source and loaded.settings == update.settings
     assert loaded.path == str(path) and update.path == str(path)
+
+
+def test_tuned_generator_renders_through_the_file(G, saved):
+    update, path = saved
+    z = torch.randn([2, G.z_dim], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ws = G.mapping(z)
+        expected = apply_update(G, update).synthesis(ws)
+        tuned = tuned_generator(G, path)
+        assert torch.equal(tuned.synthesis(ws), expected)
+        assert tuned.source["tuned"] == {"file": str(path), "rank": 4, "scale": 1.0, "tensors": len(update.tensors)}
+        assert torch.equal(tuned_generator(G, path, scale=0.0).synthesis(ws), G.synthesis(ws))
 
 
 def test_save_writes_exactly_the_destination_and_nothing_else(G, tmp_path):

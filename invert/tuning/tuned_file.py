@@ -88,6 +88,14 @@ def load_update(path, G):
     return update
 
 
+def tuned_generator(G, path, *, scale=1.0):
+    """G with the update in file `path` applied (`apply_update`), G itself unchanged: what every editing
+    command renders through when a latent has a tuned update."""
+    from invert.tuning.update import apply_update
+
+    return apply_update(G, load_update(path, G), scale=scale)
+
+
 def describe_update(path):
     """What a tuned-update file holds, for `info`, read from its header alone (no generator needed) -> dict:
     path, bytes, rank, fingerprint, source, base (a readable name), settings, tensors, values, entries

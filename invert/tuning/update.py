@@ -179,12 +179,11 @@ def updated_weights(G, tensors, *, scale=1.0, prefix="synthesis."):
     out = {}
     for name in _parameter_names(tensors):
         base = state[name]
-        if name + _DELTA in tensors:
-            delta = tensors[name + _DELTA].to(base.device).reshape(base.shape)  # a blend may hold it flat
-        else:
-            delta = _from_factors(tensors[name + _UP].to(base.device), tensors[name + _DOWN].to(base.device),
-                                  base.shape)
-        new = base + delta if scale == 1 else base + scale * delta
+        if name + _DELTA in tensors:  # a blend may hold it flat [O, I*k*k]
+            new = torch.add(base, tensors[name + _DELTA].to(base.device).reshape(base.shape), alpha=scale)
+        else:  # W + scale * up @ down in one fused call, on W viewed as [O, I*k*k]
+            up, down = tensors[name + _UP].to(base.device), tensors[name + _DOWN].to(base.device)
+            new = torch.addmm(base.reshape(base.shape[0], -1), up, down, alpha=scale).reshape(base.shape)
         out[name[len(prefix):] if name.startswith(prefix) else name] = new
     return out
 
@@ -307,6 +306,3 @@ def _parameter_names(tensors):
     return names
 
 
-def _from_factors(up, down, shape):
-    """up [O, R] @ down [R, I*k*k] -> ΔW [O, I, k, k] (`shape`)."""
-    return (up @ down).reshape(shape)
