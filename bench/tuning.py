@@ -55,7 +55,7 @@ VGG = "random:0"
 # also from its W+ latent alone (stored noise maps), at every rank, with the locality regulariser at
 # `locality_ranks`, and at the other learning rates of `sweep_lrs` at `sweep_ranks`.
 FULL = dict(w_steps=1000, noise_steps=300, tune_steps=350, ranks=("full", 1, 4, 16), locality_ranks=("full", 4),
-            in_domain=2, probes=32, sweep_lrs=(1e-3,), sweep_ranks=(4,))
+            in_domain=2, probes=32, sweep_lrs=(), sweep_ranks=(4,))
 QUICK = dict(w_steps=20, noise_steps=20, tune_steps=10, ranks=("full", 1, 4, 16), locality_ranks=("full", 4),
              in_domain=1, probes=8, sweep_lrs=(1e-3,), sweep_ranks=(4,))
 # The fast point the tests check (tests/test_tuning_pivotal.py, the characterisation tests): `small`, the
@@ -242,17 +242,18 @@ def write_markdown(path, report):
             lines.append(f"| {e['stage']} | {cells[0]} | {cells[1]} | {extra} |")
         far = [r["far_distance"] for r in report["generators"][name]]
         lines += ["", f"Far probes lie {min(far):.0f} to {max(far):.0f} from the pivots (W+ distance over all layers).", ""]
-    lines += ["## Learning rate (astronaut, tuned from W+ alone)", "",
-              "| generator | rank | lr | PSNR (dB) | SSIM | locality far (dB) | locality near (dB) |",
-              "|---|---|---:|---:|---:|---:|---:|"]
-    for name, rows in report["generators"].items():
-        ood = next(r for r in rows if r["kind"] == "out-of-domain")
-        runs = ood["lr_sweep"] + [t for t in ood["tuned"] if t["pivot"] == "w" and not t["locality"]
-                                  and t["rank"] in cfg["sweep_ranks"]]
-        for run in sorted(runs, key=lambda t: (str(t["rank"]), t["lr"])):
-            lines.append(f"| {name} | {run['rank']} | {run['lr']:g} | {run['psnr']:.2f} | {run['ssim']:.3f} | "
-                         f"{run['locality_far']:.1f} | {run['locality_near']:.1f} |")
-    lines.append("")
+    if cfg["sweep_lrs"]:
+        lines += ["## Learning rate (astronaut, tuned from W+ alone)", "",
+                  "| generator | rank | lr | PSNR (dB) | SSIM | locality far (dB) | locality near (dB) |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for name, rows in report["generators"].items():
+            ood = next(r for r in rows if r["kind"] == "out-of-domain")
+            runs = ood["lr_sweep"] + [t for t in ood["tuned"] if t["pivot"] == "w" and not t["locality"]
+                                      and t["rank"] in cfg["sweep_ranks"]]
+            for run in sorted(runs, key=lambda t: (str(t["rank"]), t["lr"])):
+                lines.append(f"| {name} | {run['rank']} | {run['lr']:g} | {run['psnr']:.2f} | {run['ssim']:.3f} | "
+                             f"{run['locality_far']:.1f} | {run['locality_near']:.1f} |")
+        lines.append("")
     sizes = report["ffhq_sizes"]
     lines += ["## File size for FFHQ 1024 (config-f), from the shapes", "",
               f"The synthesis network has {sizes['synthesis_values']:,} values, {sizes['conv_weight_values']:,} of them "
@@ -311,11 +312,12 @@ def main():
         for name in args.generators.split(","):
             print(name, flush=True)
             G = load_generator(fixtures_dir() / f"{name}_ada.pkl", verbose=False)
-            rows = [run_target(G, "astronaut", "out-of-domain", astronaut(G.resolution), vgg, lpips, config, folder)]
-            for i, target in enumerate(make_targets(G, config["in_domain"], 7, folder)):
-                rows.append(run_target(G, f"in-domain {i}", "in-domain", target, vgg, lpips, config, folder))
-            report["generators"][name] = rows
-            _write(args.out, stem, report)  # after each generator, so a long run leaves results as it goes
+            rows = report["generators"][name] = []
+            targets = [("astronaut", "out-of-domain", astronaut(G.resolution))] + [
+                (f"in-domain {i}", "in-domain", t) for i, t in enumerate(make_targets(G, config["in_domain"], 7, folder))]
+            for target_name, kind, target in targets:
+                rows.append(run_target(G, target_name, kind, target, vgg, lpips, config, folder))
+                _write(args.out, stem, report)  # after each target, so a long run leaves results as it goes
     if not args.part:
         finish(report)
         _write(args.out, stem, report)
@@ -328,6 +330,31 @@ def finish(report):
     report["test_point"] = test_point(build_perceptual("lpips", vgg_weights=VGG))
     print(f"test point: {report['test_point']}", flush=True)
     report["summary"] = summarise(report)
+    report["conclusions"] = conclusions(report)
+
+
+def conclusions(report):
+    """Sentences computed from the summary: what tuning adds over its pivot at each rank, and what it costs
+    in locality and file size."""
+    out = []
+    for name, table in report["summary"].items():
+        stages = {e["stage"]: e for e in table}
+        for pivot, before in (("noise", "+ noise"), ("w", "W+")):
+            runs = [e for e in table if e.get("pivot") == pivot and not e["locality"]]
+            if not runs:
+                continue
+            base = stages[before]["out-of-domain"]["psnr"]
+            gains = ", ".join(f"rank {e['rank']} {e['out-of-domain']['psnr'] - base:+.2f} dB (locality far "
+                              f"{e['locality_far']:.1f} dB)" for e in runs)
+            out.append(f"{name}, astronaut, tuned from {PIVOTS[pivot]} ({base:.2f} dB before): {gains}.")
+            held = [e for e in table if e.get("pivot") == pivot and e["locality"]]
+            for e in held:
+                free = next(r for r in runs if r["rank"] == e["rank"])
+                out.append(f"{name}, from {PIVOTS[pivot]}, rank {e['rank']} with the locality regulariser: "
+                           f"{e['out-of-domain']['psnr'] - free['out-of-domain']['psnr']:+.2f} dB on the astronaut, "
+                           f"locality far {e['locality_far'] - free['locality_far']:+.1f} dB / near "
+                           f"{e['locality_near'] - free['locality_near']:+.1f} dB.")
+    return out
 
 
 def _write(folder, stem, report):
