@@ -54,7 +54,7 @@ VGG = "random:0"
 # Every target is tuned from its full projection (W+ and noise maps) at every rank; the out-of-domain one
 # also from its W+ latent alone (stored noise maps), at every rank, with the locality regulariser at
 # `locality_ranks`, and at the other learning rates of `sweep_lrs` at `sweep_ranks`.
-FULL = dict(w_steps=1000, noise_steps=300, tune_steps=350, ranks=("full", 1, 4, 16), locality_ranks=("full", 4),
+FULL = dict(w_steps=1000, noise_steps=300, tune_steps=350, ranks=("full", 1, 4, 16), locality_ranks=("full",),
             in_domain=2, probes=32, sweep_lrs=(), sweep_ranks=(4,))
 QUICK = dict(w_steps=20, noise_steps=20, tune_steps=10, ranks=("full", 1, 4, 16), locality_ranks=("full", 4),
              in_domain=1, probes=8, sweep_lrs=(1e-3,), sweep_ranks=(4,))
@@ -275,6 +275,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run with few steps")
     parser.add_argument("--generators", default=",".join(GENERATORS))
+    parser.add_argument("--targets", choices=("all", "astronaut", "in-domain"), default="all",
+                        help="measure only these targets (to run parts in parallel)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--name", help="file stem of the results (default tuning[-quick]-<date>)")
@@ -294,7 +296,10 @@ def main():
             parts = [json.loads(path.read_text()) for path in args.merge]
             report = parts[0]
             for part in parts[1:]:
-                report["generators"].update(part["generators"])
+                for name, rows in part["generators"].items():
+                    report["generators"].setdefault(name, []).extend(rows)
+            for rows in report["generators"].values():  # the out-of-domain target first
+                rows.sort(key=lambda r: (r["kind"] != "out-of-domain", r["target"]))
         else:
             report = json.loads(args.test_point_only.read_text())
             stem, args.out = args.test_point_only.stem, args.test_point_only.parent
@@ -315,6 +320,7 @@ def main():
             rows = report["generators"][name] = []
             targets = [("astronaut", "out-of-domain", astronaut(G.resolution))] + [
                 (f"in-domain {i}", "in-domain", t) for i, t in enumerate(make_targets(G, config["in_domain"], 7, folder))]
+            targets = [t for t in targets if args.targets in ("all", t[0] if t[1] == "out-of-domain" else t[1])]
             for target_name, kind, target in targets:
                 rows.append(run_target(G, target_name, kind, target, vgg, lpips, config, folder))
                 _write(args.out, stem, report)  # after each target, so a long run leaves results as it goes
