@@ -22,9 +22,9 @@ the untuned generator is exactly where it starts.
 
 Applying. `apply_update(G, update, scale=s)` returns a new Generator computing with W + s*ΔW and
 b + s*Δb that shares every other tensor with G (G itself is never modified); `blend_updates` combines
-several updates of one network, e.g. (1 - t)*ΔA + t*ΔB for a morph frame. Both go through
-`updated_weights`, the same function the tuning loop differentiates through, so a render through an
-applied update is what the optimiser saw.
+several updates of one network, e.g. (1 - t)*ΔA + t*ΔB for a morph frame. `apply_update` computes the
+weights with `updated_weights`, the function the tuning loop differentiates through, so a render through
+an applied update is what the optimiser saw.
 """
 import copy
 from dataclasses import dataclass, field
@@ -144,7 +144,7 @@ def layout(G, rank):
 
 def initial_tensors(G, rank, *, seed=0):
     """The starting update for `rank`: every delta and every `delta_up` zero, so ΔW = 0 exactly;
-    `delta_down` [R, I*k*k] drawn from N(0, 1/R) with `seed` (see DOWN_INIT_STD)."""
+    `delta_down` [R, I*k*k] drawn from N(0, 1/R) with `seed` (see `down_init_std`)."""
     generator = torch.Generator().manual_seed(int(seed))
     tensors = {}
     for key, shape in layout(G, rank).items():
