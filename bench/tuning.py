@@ -60,7 +60,7 @@ QUICK = dict(w_steps=20, noise_steps=20, tune_steps=10, ranks=("full", 1, 4, 16)
              in_domain=1, probes=8, sweep_lrs=(1e-3,), sweep_ranks=(4,))
 # The fast point the tests check (tests/test_tuning_pivotal.py, the characterisation tests): `small`, the
 # astronaut, W+ only (no noise stage), then a short tuning at each of these ranks, pixel MSE + LPIPS.
-TEST_POINT = dict(generator="small", w_steps=30, tune_steps=60, ranks=("full", 4), margin_db=0.5)
+TEST_POINT = dict(generator="small", w_steps=30, tune_steps=40, ranks=("full", 16), margin_db=0.5)
 # FFHQ 1024 (StyleGAN2 config-f) channel widths, for the file sizes a real user gets.
 FFHQ_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}
 
@@ -332,6 +332,7 @@ def main():
 
 def finish(report):
     """Add what does not depend on the generators' runs: FFHQ file sizes, the test point, the summary."""
+    report["default_rank"] = DEFAULT_RANK
     report["ffhq_sizes"] = ffhq_sizes(report["config"]["ranks"])
     report["test_point"] = test_point(build_perceptual("lpips", vgg_weights=VGG))
     print(f"test point: {report['test_point']}", flush=True)

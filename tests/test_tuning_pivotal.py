@@ -1,5 +1,8 @@
-"""invert.tuning.pivotal (and its locality regulariser) on the 32x32 `tiny` fixture, a few steps each."""
+"""invert.tuning.pivotal (and its locality regulariser) on the 32x32 `tiny` fixture, a few steps each;
+plus the characterisation tests that hold the library to bench/results/tuning-*.md."""
 import copy
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +180,42 @@ def test_wrong_inputs_are_refused(G, target, pivot):
         tune(G, pivot, target, steps=-1, perceptual=None)
     with pytest.raises(LatentError, match="noise maps"):
         tune(G, pivot, target, noise=[torch.zeros(4, 4)], steps=1, perceptual=None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Characterisation: bench/tuning.py's test point, bounds just under its recorded figures
+
+
+def _bench():
+    path = Path(__file__).resolve().parents[1] / "bench" / "tuning.py"
+    spec = importlib.util.spec_from_file_location("bench_tuning", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _recorded():
+    import json
+
+    results = sorted((Path(__file__).resolve().parents[1] / "bench" / "results").glob("tuning-2*.json"))
+    assert results, "bench/results/tuning-<date>.json is missing"
+    return json.loads(results[-1].read_text())["test_point"]
+
+
+def test_characterisation_tuning_the_astronaut_on_small(sg2_dir, astronaut_path):
+    """`small`, the astronaut (out of domain), short W+ projection, then a short tuning at each rank of the
+    test point: PSNR within 0.3 dB of the benchmark's, and tuning beats the latent alone by a margin."""
+    bench = _bench()
+    point, recorded = bench.TEST_POINT, _recorded()
+    G = invert.load_generator(sg2_dir / f"{point['generator']}_ada.pkl")
+    target = bench.astronaut(G.resolution)
+    vgg = projector.build_perceptual("vgg", vgg_weights=bench.VGG)
+    lpips = projector.build_perceptual("lpips", vgg_weights=bench.VGG)
+    projection = projector.project(G, target, num_steps=point["w_steps"], perceptual=vgg)
+    psnr_w = _psnr(target, projection.images)
+    assert psnr_w > recorded["psnr_w"] - 0.3
+    for rank in point["ranks"]:
+        result = tune(G, projection.ws, target, steps=point["tune_steps"], rank=rank, perceptual=lpips)
+        tuned = _psnr(target, result.images)
+        assert tuned > recorded["psnr_tuned"][str(rank)] - 0.3, rank
+        assert tuned > psnr_w + point["margin_db"], rank

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 TUNE_STEPS = 350
 TUNE_LEARNING_RATE = 3e-4
-DEFAULT_RANK = 4  # chosen by bench/tuning.py: see docs/tuning.md
+DEFAULT_RANK = 16  # chosen by bench/tuning.py: see docs/tuning.md
 
 
 @dataclass
