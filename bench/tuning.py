@@ -1,7 +1,12 @@
 """Pivotal tuning on the fixture generators: fidelity, file size and locality for full vs rank 1/4/16.
 
-    python3 bench/tuning.py            # the full run behind bench/results/tuning-<date>.* (1 CPU thread, ~1.5 h)
+    python3 bench/tuning.py            # the full run behind bench/results/tuning-<date>.* (~40 CPU minutes, 1 thread)
     python3 bench/tuning.py --quick    # a smoke run (a few steps), written to bench/results/tuning-quick-<date>.*
+
+    # the same in parallel parts (one process each), then merged (adds the test point and the report):
+    python3 bench/tuning.py --generators small --targets astronaut --part --out /tmp/parts --name small-a
+    ...                                                # small in-domain, adalike astronaut / in-domain
+    python3 bench/tuning.py --merge /tmp/parts/*.json
 
 No trained generator or VGG16 weights exist offline, so this measures what can be measured on the
 official random-weight conformance fixtures `small` and `adalike` (64x64). Targets per generator:
@@ -13,7 +18,8 @@ official random-weight conformance fixtures `small` and `adalike` (64x64). Targe
 Each target is projected alone with the projector's defaults (1000 W+ steps, then the 300-step noise
 stage; VGG16 with seeded random weights, `random:0`), then tuned from that pivot (latent and noise
 maps) with `invert.tuning.tune`'s defaults (350 steps, Adam lr 3e-4, LPIPS with the same random VGG16
-trunk + L2) at every rank, with and without PTI's locality regulariser. Reported per run:
+trunk + L2) at every rank. The astronaut is also tuned from its W+ latent alone (stored noise maps) at
+every rank, and with PTI's locality regulariser (see FULL). Reported per run:
 
 - PSNR / SSIM of the 8-bit reconstruction (invert.metrics);
 - the `_tuned.safetensors` file's size in bytes;
