@@ -48,6 +48,10 @@ class BoundaryError(InvertError):
     """A boundary (semantic direction) is missing, malformed or belongs to another generator."""
 
 
+class TuningError(InvertError):
+    """A tuned generator update is unreadable, corrupt, or belongs to another generator."""
+
+
 class OutputError(InvertError):
     """An output cannot be written where asked: no writable folder, it would replace an input, or the
     write failed (disk full, file-size limit)."""
