@@ -7,53 +7,17 @@ per-layer pose, a GANSpace PCA), their sha256 pinned. Nothing leaves the machine
 """
 import dataclasses
 import hashlib
-import http.server
 import io
-import threading
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from file_server import FileServer
+
 TINY_NUM_WS, TINY_W_DIM = 8, 512
 PCA_COMPONENTS = 6
-
-
-class FileServer:
-    """Serves `files` (name -> bytes) on 127.0.0.1; `requests` lists the names asked for."""
-
-    def __init__(self, files):
-        self.files = dict(files)
-        self.requests = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.lstrip("/")
-                server.requests.append(name)
-                if name not in server.files:
-                    self.send_error(404)
-                    return
-                body = server.files[name]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def torch_bytes(obj):

@@ -1,11 +1,10 @@
 """`stylegan-invert weights list/download/verify` through click's CliRunner, with a registry served locally."""
 import hashlib
-import http.server
-import threading
 
 import pytest
 from click.testing import CliRunner
 
+from file_server import FileServer
 from invert import weights
 from invert.cli import main
 
@@ -15,35 +14,15 @@ SHA = hashlib.sha256(DATA).hexdigest()
 
 @pytest.fixture
 def served():
-    """A 127.0.0.1 server for `tiny.pkl`; yields the list of paths requested."""
-    requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            if self.path != "/tiny.pkl":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(DATA)))
-            self.end_headers()
-            self.wfile.write(DATA)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield httpd, requests
-    httpd.shutdown()
-    httpd.server_close()
+    """A 127.0.0.1 server for `tiny.pkl`."""
+    server = FileServer({"tiny.pkl": DATA})
+    yield server
+    server.close()
 
 
 @pytest.fixture
 def registry(served, monkeypatch):
-    httpd, _ = served
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    base = served.url("").rstrip("/")
     reg = {
         "tiny": weights.Entry(name="tiny", kind="generator", url=f"{base}/tiny.pkl", filename="tiny.pkl",
                               description="a tiny test generator", format="bytes"),
@@ -75,16 +54,16 @@ def test_list_shows_cached_state(registry):
 
 
 def test_download_prints_the_path(registry, served):
-    _, requests = served
+    requests = served.requests
     result = invoke("download", "checked")
     assert result.exit_code == 0, result.output
     path = weights.cache_dir() / "checked.pth"
     assert result.stdout == f"{path}\n"
     assert path.read_bytes() == DATA
     assert invoke("download", "checked").stdout == f"{path}\n"
-    assert requests == ["/tiny.pkl"]  # the second call found the file cached
+    assert requests == ["tiny.pkl"]  # the second call found the file cached
     assert invoke("download", "checked", "--force").exit_code == 0
-    assert requests == ["/tiny.pkl"] * 2
+    assert requests == ["tiny.pkl"] * 2
 
 
 def test_download_errors_are_one_line(registry):

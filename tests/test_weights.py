@@ -1,63 +1,19 @@
 """The weights registry and downloads, against HTTP servers on 127.0.0.1 (never the internet)."""
 import errno
 import hashlib
-import http.server
 import json
 import random
 import re
 import socket
-import threading
 
 import pytest
 
+from file_server import FileServer
 from invert import weights
 from invert.errors import WeightsError
 
 DATA = random.Random(0).randbytes(2_500_000)  # several of torch.hub's read chunks
 SHA = hashlib.sha256(DATA).hexdigest()
-
-
-class FileServer:
-    """Serves `files` (name -> bytes) on 127.0.0.1; mode 'drop' announces the whole file but closes the
-    connection after half of the body. `requests` lists the GET requests."""
-
-    def __init__(self, files, mode="whole"):
-        self.files, self.mode, self.requests = files, mode, []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                name = self.path.lstrip("/")
-                server.requests.append(name)
-                if name not in server.files:
-                    self.send_error(404)
-                    return
-                data = server.files[name]
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[:len(data) // 2] if server.mode == "drop" else data)
-
-            def do_HEAD(self):  # what the downloader asks to learn the size when no checksum is known
-                data = server.files.get(self.path.lstrip("/"), b"")
-                self.send_response(200 if data else 404)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
