@@ -19,6 +19,7 @@ of this process, run on one thread (--threads) so that other jobs on the machine
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -62,10 +63,17 @@ TEST_POINT = dict(generator="small", steps=20, noise_steps=50)
 
 
 def fixtures_dir():
-    for candidate in (ROOT.parent / "shared" / "fixtures" / "stylegan2", ROOT / "shared" / "fixtures" / "stylegan2"):
+    """The conformance fixtures' stylegan2/ folder: $STYLEGAN_INVERT_FIXTURES (the fixtures folder or its
+    parent) or ../shared/fixtures beside the repository, as the tests look for them."""
+    candidates = []
+    if os.environ.get("STYLEGAN_INVERT_FIXTURES"):
+        env = Path(os.environ["STYLEGAN_INVERT_FIXTURES"])
+        candidates += [env / "stylegan2", env / "fixtures" / "stylegan2"]
+    candidates += [ROOT.parent / "shared" / "fixtures" / "stylegan2", ROOT / "shared" / "fixtures" / "stylegan2"]
+    for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    sys.exit("conformance fixtures not found (../shared/fixtures/stylegan2)")
+    sys.exit("conformance fixtures not found: put them at ../shared/fixtures or set STYLEGAN_INVERT_FIXTURES")
 
 
 def make_targets(G, count, seed, folder):
@@ -211,7 +219,7 @@ def noise_options(G, targets, perceptual, *, noise_steps, noise_lr):
 
 def photo_target(G):
     """The astronaut test photo, centre-cropped and resized to G's resolution: a target outside G's domain."""
-    path = ROOT.parent / "shared" / "fixtures" / "images" / "astronaut.png"
+    path = fixtures_dir().parent / "images" / "astronaut.png"
     return prepare_target(load_rgb(path), G.resolution)[None] if path.is_file() else None
 
 
