@@ -166,7 +166,7 @@ def check_folder_for(path):
         existing = existing.parent
     if not existing.is_dir():
         raise OutputError(f"cannot write {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not os.access(existing, os.W_OK | os.X_OK):  # novermin (bit flags, not a type union)
         where = "its folder" if existing == folder else f"{folder} would be created in"
         raise OutputError(f"cannot write {path}: {where} {existing}, which is not writable "
                           f"({_access_reason(existing)})")
@@ -252,7 +252,7 @@ def _make_folder(path):
 
 def _create_temp(path, suffix):
     """A new, empty hidden file beside `path`, created with mode 0666 less the umask, like any new file."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)  # novermin (bit flags)
     for _ in range(100):
         tmp = path.with_name(f".{path.name[:_TEMP_NAME_KEEP]}.{secrets.token_hex(4)}{suffix}")
         try:
