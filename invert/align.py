@@ -26,13 +26,12 @@ from scipy.ndimage import gaussian_filter
 
 from invert.errors import FaceNotFoundError, ImageError
 from invert.faces import DEFAULT_MIN_SCORE, Face, detect_faces, rank_detections
+from invert.limits import MAX_ALIGN_SIZE
 
 log = logging.getLogger(__name__)
 
 SUPERSAMPLE = 4  # the quad is resampled at this multiple of the output size, then downscaled (FFHQ: 4096 for 1024)
-# The largest aligned size. StyleGAN2 generators go up to 1024 (a few to 2048); the quad is resampled at
-# SUPERSAMPLE x the size first, so 4096 already needs a 16384x16384 RGB intermediate (0.8 GB). More is a typo.
-MAX_SIZE = 4096
+MAX_SIZE = MAX_ALIGN_SIZE  # see invert.limits
 
 
 @dataclass(frozen=True)

