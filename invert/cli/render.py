@@ -23,6 +23,7 @@ def render(latents, generator, no_tuned, outdir, device, force):
     tuned update its record names, if any (--no-tuned: the plain generator). Every latent and update is
     checked before the first image is written.
     """
+    import os
     from pathlib import Path
 
     from invert.errors import InvertError
@@ -44,7 +45,7 @@ def render(latents, generator, no_tuned, outdir, device, force):
     G, _ = generator_for_latents(generator, paths, device)
     for path in paths:  # every input checked before any image is written
         load_latent(path, G)
-    for item in dict.fromkeys(f for f in found.values() if f is not None):
+    for item in {os.path.realpath(f.file): f for f in found.values() if f is not None}.values():  # each file once
         load_recorded(item, G)
     rendering, current = G, None  # one tuned generator at a time, reused while latents share its update
     for path, png in zip(paths, pngs):
