@@ -175,3 +175,26 @@ def test_apply_update_checks_names_shapes_dtype_and_values(G):
     broken.tensors["synthesis.b8.conv0.bias.delta"][3] = float("nan")
     with pytest.raises(TuningError, match="NaN or infinite"):
         apply_update(G, broken)
+
+
+@pytest.mark.parametrize("ranks, rank", [((2, 1), 3), ((4, 1), 5), ((4, FULL), FULL), ((2,), 2)])
+def test_a_blend_becomes_a_plain_update_that_saves_loads_and_renders_as_the_blend(G, ws, tmp_path, ranks, rank):
+    from invert.tuning import load_update, save_update
+    from invert.tuning.update import blend_as_update
+
+    parts = [random_update(G, r, seed=10 + i) for i, r in enumerate(ranks)]
+    blend = blend_updates([(u, w) for u, w in zip(parts, (0.5, 0.5))])
+    update = blend_as_update(G, blend)
+    assert update.rank == rank and not update.blended
+    assert [part["weight"] for part in update.settings["blended_from"]] == [0.5] * len(ranks)
+    assert list(update.tensors) == list(layout(G, rank))
+    # ranks 2 + 1: the conv factors are the blend's own; ToRGB [3, 32, 1, 1], factored in both parts, is stored
+    # in full at rank 3 (3 * 35 > 96 values), so it is multiplied out
+    if ranks == (2, 1):
+        assert update.tensors["synthesis.b8.conv0.weight.delta_up"] is blend.tensors["synthesis.b8.conv0.weight.delta_up"]
+        assert update.tensors["synthesis.b8.torgb.weight.delta"].shape == (3, 32, 1, 1)
+        assert "synthesis.b8.torgb.weight.delta_up" in blend.tensors
+    loaded = load_update(save_update(tmp_path / "m_tuned.safetensors", update), G)
+    assert all(torch.equal(loaded.tensors[k], update.tensors[k]) for k in update.tensors)
+    direct = directly_updated(G, [(u, 0.5) for u in parts])
+    np.testing.assert_allclose(synthesize(apply_update(G, loaded), ws), synthesize(direct, ws), rtol=0, atol=IMAGE_ATOL)

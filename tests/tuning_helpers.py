@@ -35,3 +35,17 @@ def directly_updated(G, weighted):
                 total = total + weight * delta64(update, name).reshape(total.shape)
             state[name].copy_(total.float())
     return H
+
+
+def save_tuned_latent(path, G, w, update, *, spec, noise=None):
+    """What `project --tune` leaves: latent `w` at `path` (with `noise`), `update` saved beside it as
+    <stem>_tuned.safetensors, and a record naming the generator (as `spec`) and that file. Returns the
+    update's path."""
+    from invert.latents import save_latent
+    from invert.records import latent_record
+    from invert.tuning import save_update, tuned_path
+
+    update_path = save_update(tuned_path(path), update)
+    save_latent(path, w, noise, record=latent_record(G, generator_spec=spec, command="project",
+                                                     tuned=update_path.name))
+    return update_path

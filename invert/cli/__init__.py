@@ -39,6 +39,7 @@ SUBCOMMANDS = {
     "crossover": ("crossover", "crossover", "Style transfer by swapping layer ranges."),
     "expression": ("expression", "expression", "Expression arithmetic w1 + strength*(w3 - w2)."),
     "edit": ("edit", "edit", "Move a latent along a semantic boundary."),
+    "render": ("render", "render", "Render latents through their generator and tuned update."),
     "boundaries": ("boundaries", "boundaries", "Train, discover, list and register semantic directions."),
 }
 
@@ -52,6 +53,7 @@ HINTS = {
     "upsample": ("upsample", "--upsample", "a larger --upsample finds smaller faces"),
     "min_score": ("min_face_score", "--min-face-score", "lower --min-face-score to accept them"),
     "batch_size": ("batch_size", "--batch-size", "try a smaller --batch-size"),
+    "ignore_tuned": ("no_tuned", "--no-tuned", "pass --no-tuned to render without it"),
 }
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 

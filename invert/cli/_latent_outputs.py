@@ -8,12 +8,19 @@ beside the first input. Without -g the generator is the one the input latents' r
 Every output is checked before the generator is loaded (`check_outputs`: writable, not an input, not
 existing without --force) and written atomically, never replacing a file without --force. Animations are
 rendered and written a batch of frames at a time.
+
+Tuned updates (invert.tuned_latents): an input whose record names one renders through it unless --no-tuned;
+which input's update a result uses is each command's choice. The result's record names that update
+(relative to the result's folder) and its PNG says which was applied (`tuned_update`, `tuned_rank`).
 """
+import logging
 from pathlib import Path
 
 import click
 
 from invert.cli.options import FiniteFloat
+
+log = logging.getLogger(__name__)
 
 batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
                                  help="Images rendered per batch.")
@@ -77,10 +84,51 @@ def generator_for_latents(generator, latents, device):
     return G, choice.spec
 
 
-def latent_record(G, spec, command, inputs):
+def latent_record(G, spec, command, inputs, *, update=None, out=None):
+    """The record of result `out`, made with G from `inputs`; it names `update` (a TunedUpdate read from or
+    saved to a file) when the result was rendered through it."""
     from invert.records import latent_record as record
+    from invert.tuned_latents import reference
 
-    return record(G, generator_spec=spec, command=command, inputs=inputs)
+    tuned = reference(update.path, out) if update is not None else None
+    return record(G, generator_spec=spec, command=command, inputs=inputs, tuned=tuned)
+
+
+def tuned_inputs(latents, *, no_tuned):
+    """{Path(latent): the tuned update its record names (a RecordedUpdate) or None}, all None with --no-tuned.
+
+    Only the records are read, before any work: the update files are inputs for the output checks."""
+    from invert.tuned_latents import recorded_updates
+
+    if no_tuned:
+        return {Path(p): None for p in latents}
+    return recorded_updates(latents)
+
+
+def update_files(found):
+    """The update files named in `found` (from `tuned_inputs`)."""
+    return [item.file for item in found.values() if item is not None]
+
+
+def through_update(G, found):
+    """(the generator to render with, the update or None): G with the update `found` names applied, else G."""
+    from invert.tuned_latents import load_recorded
+    from invert.tuning import apply_update
+
+    update = load_recorded(found, G)
+    if update is None:
+        return G, None
+    log.info("rendering %s through its tuned update %s (rank %s)", found.latent, found.file, update.rank)
+    return apply_update(G, update), update
+
+
+def note_unused(found, used, command):
+    """Say (log) which inputs' tuned updates `command` does not render through: it uses `used`'s only."""
+    used = Path(used)
+    for latent, item in found.items():
+        if item is not None and latent != used:
+            log.info("%s: the tuned update of %s (%s) is not used; %s renders through %s's%s", command, latent,
+                     item.file, command, used, "" if found.get(used) else ", which has none")
 
 
 def check_outputs(paths, *, force, latents=(), others=()):
@@ -111,8 +159,15 @@ def write_latent(out, w, noise, record, *, overwrite):
 
 
 def write_png(path, pixels, G, *, overwrite, **metadata):
+    """Save the image `pixels` rendered by G (tuned or not: its tuned update is named in the metadata)."""
+    import os
+
     from invert.images import generator_metadata, save_png
 
+    tuned = (G.source or {}).get("tuned")
+    if tuned is not None:
+        metadata = {"tuned_update": os.path.abspath(tuned["file"]) if tuned["file"] else "(not saved)",
+                    "tuned_rank": tuned["rank"], **metadata}
     save_png(path, pixels, metadata={**generator_metadata(G), **{k: str(v) for k, v in metadata.items()}},
              overwrite=overwrite)
     click.echo(str(path))

@@ -5,8 +5,9 @@ import click
 
 from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
                                         generator_for_latents, gif_option, latent_record, mp4_option, out_path,
-                                        sibling, strength_tag, write_animations, write_latent, write_png)
-from invert.cli.options import FINITE_FLOAT, device_option, force_option, latent_generator_option
+                                        sibling, strength_tag, through_update, tuned_inputs, update_files,
+                                        write_animations, write_latent, write_png)
+from invert.cli.options import FINITE_FLOAT, device_option, force_option, latent_generator_option, no_tuned_option
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 @click.command()
 @click.argument("latent", metavar="LATENT.npy", type=click.Path(dir_okay=False))
 @latent_generator_option
+@no_tuned_option
 @click.option("--boundary", "-b", required=True, metavar="NAME[:K]|PATH[:K]",
               help="A direction: a name registered for this network or published for it (see `boundaries "
                    "list`), NAME:K for direction K of a set (e.g. ganspace:12), a boundary .npy file, or "
@@ -36,12 +38,14 @@ log = logging.getLogger(__name__)
 @batch_size_option
 @device_option
 @force_option
-def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, fps, out, batch_size, device, force):
+def edit(latent, generator, no_tuned, boundary, strength, layers, keep, sweep, gif, mp4, fps, out, batch_size,
+         device, force):
     """Move LATENT along a semantic direction and render the result.
 
     With --keep, InterfaceGAN's conditional editing: the boundary's direction minus its projection on
     the kept boundaries, renormalised, so those attributes stay as they are. The latent's noise maps,
-    if it has any, are kept.
+    if it has any, are kept, and so is its tuned update (the result renders through it, and its record
+    names it).
     """
     from pathlib import Path
 
@@ -56,11 +60,13 @@ def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, f
     kept_specs = [k.strip() for k in (keep or "").split(",") if k.strip()]
     out = out_path(out, beside=latent, stem=f"{Path(latent).stem}_{direction_tag(boundary)}{strength_tag(strength)}")
     animations = animation_paths(out, gif=gif, mp4=mp4, tag="_sweep") if sweep is not None else []
+    found = tuned_inputs([latent], no_tuned=no_tuned)
     check_outputs([*latent_paths(out), sibling(out, ".png"), *animations], force=force, latents=[latent],
-                  others=[spec for spec in [boundary, *kept_specs] if Path(spec).is_file()])
+                  others=[spec for spec in [boundary, *kept_specs] if Path(spec).is_file()] + update_files(found))
 
     G, spec = generator_for_latents(generator, [latent], device)
     code = load_latent(latent, G)
+    tuned_G, update = through_update(G, found[Path(latent)])
     primary = resolve_direction(boundary, G, generator_spec=spec)
     rows = parse_layers(layers, num_ws=G.num_ws, what="--layers") if layers is not None else primary.layers
     kept = [resolve_direction(k, G, generator_spec=spec) for k in kept_specs]
@@ -73,8 +79,9 @@ def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, f
                  primary.scale)
     w = apply_direction(code.w, direction, strength=strength * primary.scale, layers=rows)
 
-    write_latent(out, w, code.noise, latent_record(G, spec, "edit", [latent]), overwrite=force)
-    write_png(sibling(out, ".png"), render(G, w[None], noise=code.noise)[0], G, command="edit",
+    write_latent(out, w, code.noise, latent_record(G, spec, "edit", [latent], update=update, out=out),
+                 overwrite=force)
+    write_png(sibling(out, ".png"), render(tuned_G, w[None], noise=code.noise)[0], tuned_G, command="edit",
               boundary=primary.name, strength=strength, overwrite=force,
               **({"boundary_file": primary.path} if primary.path else {}))
     if strengths is not None:
@@ -82,7 +89,7 @@ def edit(latent, generator, boundary, strength, layers, keep, sweep, gif, mp4, f
             for part in batch_slices(len(strengths), batch_size):
                 ws = np.stack([apply_direction(code.w, direction, strength=value * primary.scale, layers=rows)
                                for value in strengths[part]])
-                yield render(G, ws, noise=code.noise, batch_size=batch_size)
+                yield render(tuned_G, ws, noise=code.noise, batch_size=batch_size)
 
         write_animations(animations, sweep_frames(), fps=fps, overwrite=force)
 

@@ -56,3 +56,7 @@ device_option = click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:n]|mps", callback=_device,
     help="Where to compute.")
 force_option = click.option("--force", is_flag=True, help="Overwrite existing outputs (never the inputs).")
+no_tuned_option = click.option(
+    "--no-tuned", "no_tuned", is_flag=True,
+    help="Render with the plain generator, ignoring the tuned updates the latents' records name (the results' "
+         "records then name none).")

@@ -27,6 +27,7 @@ weights with `updated_weights`, the function the tuning loop differentiates thro
 an applied update is what the optimiser saw.
 """
 import copy
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -241,6 +242,33 @@ def blend_updates(weighted):
     rank = sum(u.rank for u, _ in pairs) if low_rank else FULL
     settings = {"blend": [{"file": u.path, "rank": u.rank, "weight": w} for u, w in pairs]}
     return TunedUpdate(rank=rank, tensors=tensors, fingerprint=first.fingerprint, source=dict(first.source),
+                       settings=settings)
+
+
+def blend_as_update(G, blend):
+    """A blend (`blend_updates`) as a plain update of G, which `save_update` writes and `load_update` checks.
+
+    Its rank is the blend's ('full' if any part was full, else the parts' ranks added up), and its
+    tensors are those `layout(G, rank)` lists: the concatenated factors as they are, and an entry that
+    layout stores in full (ToRGB at a summed rank >= 3, say) multiplied out. It renders as the blend
+    does, up to the float32 rounding of the multiplied-out entries. The blend's parts (absolute file
+    names, ranks, weights) are kept in its settings under 'blended_from'. (Used for a morph's midpoint, whose record must name one file.)
+    """
+    check_update(G, blend)
+    rank = check_rank(blend.rank)
+    tensors = {}
+    for key, shape in layout(G, rank).items():
+        if key in blend.tensors and tuple(blend.tensors[key].shape) == tuple(shape):
+            tensors[key] = blend.tensors[key]
+        elif key.endswith(_DELTA):
+            tensors[key] = blend.delta(key[: -len(_DELTA)]).reshape(shape)
+        else:  # a factor the blend lacks: only possible for a blend not made by blend_updates
+            raise TuningError(f"the blend has no {key!r} of shape {list(shape)}; it cannot be stored as an update "
+                              f"of rank {rank}")
+    parts = [dict(part, file=part["file"] and os.path.abspath(part["file"]))
+             for part in (blend.settings or {}).get("blend", [])]
+    settings = {"blended_from": parts}
+    return TunedUpdate(rank=rank, tensors=tensors, fingerprint=blend.fingerprint, source=dict(blend.source or {}),
                        settings=settings)
 
 
