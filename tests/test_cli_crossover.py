@@ -15,7 +15,7 @@ def test_crossover_split(tmp_path, spec):
     G = load(spec)
     latents = write_latents(G, tmp_path, ["content", "style"], seed=5)
     (c_path, c), (s_path, s) = latents["content"], latents["style"]
-    result = run("crossover", c_path, s_path, "-g", spec, "--layers", 3)
+    result = run("crossover", c_path, s_path, "-g", spec, "--split", 3)
     assert result.exit_code == 0, result.output
     out = tmp_path / "content_style_crossover.npy"
     assert output_paths(result) == [str(out), str(out.with_suffix(".json")), str(out.with_suffix(".png"))]
@@ -54,14 +54,13 @@ def test_crossover_style_layers_take_exactly_those_rows(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--layers", 8], "Error: --layers 8: must be between 1 and 7 (this generator has 8 layers; rows below the "
-                      "split come from the content latent, the rest from style)"),
-    (["--layers", 0], "Error: --layers 0: must be between 1 and 7"),
+    (["--split", 8], "Error: --split 8: must be between 1 and 7 (this generator has 8 layers; rows below the "
+                     "split come from the content latent, the rest from style)"),
+    (["--split", 0], "Error: --split 0: must be between 1 and 7"),
     (["--style-layers", "0-8"], "Error: --style-layers '0-8': layer 8 is out of range; this generator has 8 "
                                 "layers, numbered 0-7"),
     (["--style-layers", "x"], "Error: --style-layers 'x': cannot read 'x'; write layer numbers and inclusive "
                               "ranges such as 0-3,5-7 (this generator has 8 layers, numbered 0-7)"),
-    (["--layers", 3, "--style-layers", "1"], "Error: give either --layers or --style-layers, not both"),
 ])
 def test_crossover_bad_layers(tmp_path, args, message):
     G = load(RANDOM)

@@ -46,7 +46,7 @@ def test_generate_renders_the_official_images(sg2_dir, tmp_path, filename):
     cfg = filename.split("_")[0]
     expected = np.load(sg2_dir / f"{cfg}_expected.npz")
     fingerprint = network_fingerprint(sg2_dir / filename)
-    result = CliRunner().invoke(main, ["generate", str(sg2_dir / filename), "--seeds", "0-1,4",
+    result = CliRunner().invoke(main, ["generate", "-g", str(sg2_dir / filename), "--seeds", "0-1,4",
                                        "--outdir", str(tmp_path), "--save-latents", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     for seed in (0, 1, 4):
@@ -72,7 +72,8 @@ def test_generate_renders_the_official_images(sg2_dir, tmp_path, filename):
 @pytest.mark.numerics
 def test_generate_truncation_matches_official(sg2_dir, tmp_path):
     expected = np.load(sg2_dir / "small_expected.npz")
-    result = CliRunner().invoke(main, ["generate", str(sg2_dir / "small_ada.pkl"), "--seeds", "2", "--trunc", "0.7",
+    result = CliRunner().invoke(main, ["generate", "-g", str(sg2_dir / "small_ada.pkl"), "--seeds", "2",
+                                       "--truncation", "0.7",
                                        "--outdir", str(tmp_path)])
     assert result.exit_code == 0
     png = np.asarray(Image.open(tmp_path / "seed0002.png"))
@@ -83,7 +84,7 @@ def test_generate_with_random_generator_says_so(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "invert", "generate", "random:32:3", "--seeds", "5",
+    result = subprocess.run([sys.executable, "-m", "invert", "generate", "-g", "random:32:3", "--seeds", "5",
                              "--outdir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "random:32:3: RANDOM weights" in result.stderr  # the log line
@@ -95,14 +96,16 @@ def test_generate_with_random_generator_says_so(tmp_path):
 
 def test_generate_refuses_to_overwrite_and_bad_seeds(tmp_path):
     runner = CliRunner()
-    assert runner.invoke(main, ["generate", "random:32", "--seeds", "0", "--outdir", str(tmp_path)]).exit_code == 0
+    args = ["generate", "-g", "random:32", "--seeds", "0", "--outdir", str(tmp_path)]
+    assert runner.invoke(main, args).exit_code == 0
     before = (tmp_path / "seed0000.png").read_bytes()
-    again = runner.invoke(main, ["generate", "random:32", "--seeds", "0", "--outdir", str(tmp_path)])
+    again = runner.invoke(main, args)
     assert again.exit_code == 1 and "exists; pass --force" in again.output
     assert (tmp_path / "seed0000.png").read_bytes() == before
-    bad = runner.invoke(main, ["generate", "random:32", "--seeds", "3-1", "--outdir", str(tmp_path)])
+    bad = runner.invoke(main, ["generate", "-g", "random:32", "--seeds", "3-1", "--outdir", str(tmp_path)])
     assert bad.exit_code == 1 and "bad seed list '3-1'" in bad.output
-    missing = runner.invoke(main, ["generate", str(tmp_path / "nope.pkl"), "--seeds", "9", "--outdir", str(tmp_path)])
+    missing = runner.invoke(main, ["generate", "-g", str(tmp_path / "nope.pkl"), "--seeds", "9", "--outdir",
+                                      str(tmp_path)])
     assert missing.exit_code == 1 and "no checkpoint file or registry name" in missing.output
 
 

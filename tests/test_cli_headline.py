@@ -101,7 +101,7 @@ def test_a_moved_generator_file_is_found_by_its_spec(fake_ffhq, tmp_path, monkey
     projected(G, ["a", "b"], tmp_path)
     weights.cached_path("ffhq-1024").unlink()
     fake_ffhq.server.requests.clear()
-    assert run("morph", "a.npy", "b.npy", "--steps", 2).exit_code == 0
+    assert run("morph", "a.npy", "b.npy", "--frames", 2).exit_code == 0
     assert fake_ffhq.server.requests == ["stylegan2-ffhq-1024x1024.pkl"]
 
 

@@ -20,7 +20,7 @@ def test_morph_writes_midpoint_png_animations_and_frames(tmp_path, spec):
     latents = write_latents(G, tmp_path, ["a", "b"], seed=1)
     (a_path, a), (b_path, b) = latents["a"], latents["b"]
     out = tmp_path / "out" / "ab.npy"
-    result = run("morph", a_path, b_path, "-g", spec, "--steps", 5, "--gif", "--mp4", "--fps", 5,
+    result = run("morph", a_path, b_path, "-g", spec, "--frames", 5, "--gif", "--mp4", "--fps", 5,
                  "--save-latents", "--out", out)
     assert result.exit_code == 0, result.output
     stem = tmp_path / "out" / "ab"
@@ -58,7 +58,7 @@ def test_morph_endpoints_render_exactly_the_inputs(tmp_path):
     G = load(RANDOM)
     latents = write_latents(G, tmp_path, ["a", "b"], seed=2)
     (a_path, a), (b_path, b) = latents["a"], latents["b"]
-    result = run("morph", a_path, b_path, "-g", RANDOM, "--steps", 4, "--save-latents", "--loop")
+    result = run("morph", a_path, b_path, "-g", RANDOM, "--frames", 4, "--save-latents", "--loop")
     assert result.exit_code == 0, result.output
     frames = np.load(tmp_path / "a_b_morph_frames.npy")
     images = synthesize(G, frames, batch_size=1)
@@ -83,7 +83,7 @@ def test_morph_interpolates_noise_maps(tmp_path):
     (a_path, a), (b_path, b) = latents["a"], latents["b"]
     noise_a = random_noise(G, seed=4)
     save_latent(a_path, a, noise_a)  # b has none: the generator's stored maps stand in for it
-    result = run("morph", a_path, b_path, "-g", RANDOM, "--steps", 3, "--out", tmp_path / "m.npy")
+    result = run("morph", a_path, b_path, "-g", RANDOM, "--frames", 3, "--out", tmp_path / "m.npy")
     assert result.exit_code == 0, result.output
     assert str(tmp_path / "m_noise.npz") in output_paths(result)
     with np.load(tmp_path / "m_noise.npz") as saved:
@@ -101,7 +101,7 @@ def test_morph_interpolates_noise_maps(tmp_path):
 def test_morph_default_name_and_force(tmp_path):
     G = load(RANDOM)
     latents = write_latents(G, tmp_path, ["face1", "face2"])
-    args = ["morph", latents["face1"][0], latents["face2"][0], "-g", RANDOM, "--steps", 2]
+    args = ["morph", latents["face1"][0], latents["face2"][0], "-g", RANDOM, "--frames", 2]
     assert run(*args).exit_code == 0
     assert (tmp_path / "face1_face2_morph.npy").exists() and (tmp_path / "face1_face2_morph.gif").exists()
     assert error_line(run(*args)) == f"Error: {tmp_path / 'face1_face2_morph.npy'} exists; pass --force to overwrite it"

@@ -26,7 +26,7 @@ def test_finite_float_refuses_nan_and_infinities_and_keeps_its_range():
 
 # Every float option of every command but `project` (which takes FiniteFloat in its rewrite).
 FLOAT_OPTIONS = [
-    ("generate", ["random:32", "--seeds", "0"], "--trunc"),
+    ("generate", ["-g", "random:32", "--seeds", "0"], "--truncation"),
     ("edit", ["a.npy", "-g", "random:32", "-b", "b.npy"], "--strength"),
     ("edit", ["a.npy", "-g", "random:32", "-b", "b.npy", "--sweep", "0:1:3"], "--fps"),
     ("expression", ["a.npy", "b.npy", "c.npy", "-g", "random:32"], "--strength"),

@@ -49,8 +49,8 @@ def editing_command(name, tmp_path, G):
     a, b, c = (latents[k][0] for k in "abc")
     return {
         "edit": ["edit", a, "-g", RANDOM, "-b", unit_boundary(tmp_path / "smile.npy", G)],
-        "morph": ["morph", a, b, "-g", RANDOM, "--steps", 3],
-        "crossover": ["crossover", a, b, "-g", RANDOM, "--layers", 4],
+        "morph": ["morph", a, b, "-g", RANDOM, "--frames", 3],
+        "crossover": ["crossover", a, b, "-g", RANDOM, "--split", 4],
         "expression": ["expression", a, b, c, "-g", RANDOM],
     }[name]
 
@@ -120,7 +120,8 @@ def test_align_never_replaces_an_input_photo(tmp_path, astronaut_path):
 
 def test_generate_convert_and_boundaries_never_replace_their_inputs(tmp_path, no_generator):
     (tmp_path / "seed0000.png").write_bytes(b"a checkpoint that happens to be named like an output")
-    message = error_line(run("generate", tmp_path / "seed0000.png", "--seeds", 0, "--outdir", tmp_path, "--force"))
+    message = error_line(run("generate", "-g", tmp_path / "seed0000.png", "--seeds", 0, "--outdir", tmp_path,
+                             "--force"))
     assert "the output" in message and "would replace the input" in message
     (tmp_path / "g.pt").write_bytes(b"checkpoint")
     assert "would replace the input" in error_line(run("convert", tmp_path / "g.pt", tmp_path / "g.pt", "--force"))
@@ -139,7 +140,7 @@ def test_unwritable_outputs_fail_before_the_generator_is_loaded(tmp_path, comman
     (tmp_path / "afile").write_text("in the way")
     below_a_file = tmp_path / "afile" / "sub" / "x.npy"
     if command == "generate":
-        args = ["generate", RANDOM, "--seeds", "0-3", "--outdir", below_a_file.parent]
+        args = ["generate", "-g", RANDOM, "--seeds", "0-3", "--outdir", below_a_file.parent]
         path = below_a_file.parent / "seed0000.png"
     elif command == "convert":
         args = ["convert", RANDOM, below_a_file]
@@ -159,7 +160,7 @@ def test_unwritable_outputs_fail_before_the_generator_is_loaded(tmp_path, comman
 
 def test_counts_and_sizes_are_bounded_before_any_work(tmp_path, no_generator):
     started = time.perf_counter()
-    message = error_line(run("generate", RANDOM, "--seeds", "0-999999999", "--outdir", tmp_path))
+    message = error_line(run("generate", "-g", RANDOM, "--seeds", "0-999999999", "--outdir", tmp_path))
     assert message == ("Error: seed list '0-999999999' asks for 1000000000 images; one run renders at most 100000 "
                        "(split the range over several runs)")
     assert time.perf_counter() - started < 5 and not list(tmp_path.iterdir())
@@ -169,8 +170,8 @@ def test_counts_and_sizes_are_bounded_before_any_work(tmp_path, no_generator):
         "Error: --sweep '0:1:100000000': COUNT must be at most 10000 (got 100000000); an animation of more frames "
         "takes hours to render and gigabytes of disk")
     latents = [tmp_path / "a.npy", tmp_path / "b.npy"]
-    morph = run("morph", *latents, "-g", RANDOM, "--steps", 100000000)
-    assert morph.exit_code == 2 and "'--steps': 100000000 is not in the range 2<=x<=10000" in morph.stderr
+    morph = run("morph", *latents, "-g", RANDOM, "--frames", 100000000)
+    assert morph.exit_code == 2 and "'--frames': 100000000 is not in the range 2<=x<=10000" in morph.stderr
     align = run("align", tmp_path / "a.png", "--size", 100000)
     assert align.exit_code == 2 and "'--size': 100000 is not in the range 8<=x<=4096" in align.stderr
 
@@ -208,12 +209,12 @@ def _child_cli(args, cwd, *, umask=None, file_size_limit=None):
 
 
 def test_outputs_get_the_umask_permissions_also_with_force(tmp_path):
-    result = _child_cli(["generate", RANDOM, "--seeds", "0", "--outdir", "out"], tmp_path, umask=0o022)
+    result = _child_cli(["generate", "-g", RANDOM, "--seeds", "0", "--outdir", "out"], tmp_path, umask=0o022)
     assert result.returncode == 0, result.stderr
     png = tmp_path / "out" / "seed0000.png"
     assert oct(png.stat().st_mode & 0o777) == "0o644"
     png.chmod(0o600)
-    result = _child_cli(["generate", RANDOM, "--seeds", "0", "--outdir", "out", "--force"], tmp_path, umask=0o022)
+    result = _child_cli(["generate", "-g", RANDOM, "--seeds", "0", "--outdir", "out", "--force"], tmp_path, umask=0o022)
     assert result.returncode == 0, result.stderr
     assert oct(png.stat().st_mode & 0o777) == "0o644"
 
@@ -222,7 +223,7 @@ def test_a_file_size_limit_is_one_clean_line_and_leaves_no_partial_file(tmp_path
     G = load(RANDOM)
     write_latents(G, tmp_path, ["a", "b"])
     # the latent (16 KiB) and the PNG fit under 100 kB; a GIF of 300 frames of noise-like images does not
-    result = _child_cli(["morph", "a.npy", "b.npy", "-g", RANDOM, "--steps", 300, "--out", "m.npy"], tmp_path,
+    result = _child_cli(["morph", "a.npy", "b.npy", "-g", RANDOM, "--frames", 300, "--out", "m.npy"], tmp_path,
                         file_size_limit=100_000)
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == ("Error: cannot write m.gif: file too large (the file-size "

@@ -131,7 +131,7 @@ def test_crossover_renders_through_the_content_update(tmp_path, caplog):
     save_tuned_latent(tmp_path / "c.npy", G, c, update_c, spec=RANDOM)
     style_update = save_tuned_latent(tmp_path / "s.npy", G, s, update_s, spec=RANDOM)
     with caplog.at_level("INFO"):
-        result = run("crossover", tmp_path / "c.npy", tmp_path / "s.npy", "--layers", 4)
+        result = run("crossover", tmp_path / "c.npy", tmp_path / "s.npy", "--split", 4)
     assert result.exit_code == 0, result.output
     w = np.load(tmp_path / "c_s_crossover.npy")
     image = png(tmp_path / "c_s_crossover.png")
@@ -141,7 +141,7 @@ def test_crossover_renders_through_the_content_update(tmp_path, caplog):
     assert (f"crossover: the tuned update of {tmp_path / 's.npy'} ({style_update}) is not used; crossover renders "
             f"through {tmp_path / 'c.npy'}'s") in caplog.text + result.stderr
 
-    plain = run("crossover", tmp_path / "c.npy", tmp_path / "s.npy", "--layers", 4, "--no-tuned", "--out",
+    plain = run("crossover", tmp_path / "c.npy", tmp_path / "s.npy", "--split", 4, "--no-tuned", "--out",
                 tmp_path / "p.npy")
     assert plain.exit_code == 0, plain.output
     np.testing.assert_array_equal(png(tmp_path / "p.png"), render(G, w[None])[0])
@@ -190,7 +190,7 @@ def test_morph_blends_the_two_updates_and_saves_the_midpoints(tmp_path, animatio
     save_tuned_latent(tmp_path / "a.npy", G, a, update_a, spec=RANDOM, noise=noise_a)
     save_tuned_latent(tmp_path / "b.npy", G, b, update_b, spec=RANDOM)
     out = tmp_path / "m" / "ab.npy"
-    result = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "--steps", 5, "--save-latents", "--out", out)
+    result = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "--frames", 5, "--save-latents", "--out", out)
     assert result.exit_code == 0, result.output
     mid_update_path = tmp_path / "m" / "ab_tuned.safetensors"
     assert output_paths(result)[0] == str(mid_update_path)
@@ -231,7 +231,7 @@ def test_morph_blends_the_two_updates_and_saves_the_midpoints(tmp_path, animatio
     assert again.exit_code == 0, again.output
     np.testing.assert_array_equal(png(tmp_path / "m" / "ab_render.png"), image)
 
-    plain = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "--steps", 5, "--no-tuned", "--out",
+    plain = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "--frames", 5, "--no-tuned", "--out",
                 tmp_path / "p.npy")
     assert plain.exit_code == 0, plain.output
     assert not (tmp_path / "p_tuned.safetensors").exists()
@@ -247,7 +247,7 @@ def test_morph_to_an_untuned_latent_fades_the_update_out(tmp_path, animation_fra
     update = random_update(G, 4, seed=45, size=SIZE)
     save_tuned_latent(tmp_path / "a.npy", G, a, update, spec=RANDOM)
     np.save(tmp_path / "b.npy", b)
-    result = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "-g", RANDOM, "--steps", 3)
+    result = run("morph", tmp_path / "a.npy", tmp_path / "b.npy", "-g", RANDOM, "--frames", 3)
     assert result.exit_code == 0, result.output
     frames = frames_of(animation_frames, "a_b_morph.gif")
     np.testing.assert_array_equal(frames[0], tuned_render(G, update, a[None])[0])
@@ -270,7 +270,7 @@ def test_morph_between_latents_sharing_an_update_uses_it_unchanged(tmp_path, ani
     record = json.loads((tmp_path / "a.json").read_text())
     (tmp_path / "edits" / "b.json").write_text(json.dumps(dict(record, latent="b.npy",
                                                                 tuned="../a_tuned.safetensors")))
-    result = run("morph", tmp_path / "a.npy", tmp_path / "edits" / "b.npy", "--steps", 4, "--save-latents")
+    result = run("morph", tmp_path / "a.npy", tmp_path / "edits" / "b.npy", "--frames", 4, "--save-latents")
     assert result.exit_code == 0, result.output
     assert not list(tmp_path.glob("*morph_tuned*"))
     ws = np.load(tmp_path / "a_b_morph_frames.npy")
@@ -311,7 +311,7 @@ def _check_message(line, problem, update_path, record, G):
 
 COMMANDS = {
     "edit": lambda p: ["edit", p["a"], "-b", p["smile"]],
-    "morph": lambda p: ["morph", p["b"], p["a"], "--steps", 2],
+    "morph": lambda p: ["morph", p["b"], p["a"], "--frames", 2],
     "crossover": lambda p: ["crossover", p["a"], p["b"]],
     "expression": lambda p: ["expression", p["a"], p["b"], p["b"]],
     "render": lambda p: ["render", p["b"], p["a"]],

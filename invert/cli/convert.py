@@ -9,7 +9,12 @@ from invert.cli.options import force_option
 @click.argument("destination", type=click.Path(dir_okay=False))
 @force_option
 def convert(source, destination, force):
-    """Convert CHECKPOINT to a stylegan-invert .pt file (torch.load(weights_only=True) can read it)."""
+    """Convert CHECKPOINT (path or registry name) to a stylegan-invert .pt file, DESTINATION
+    (torch.load(weights_only=True) can read it).
+
+    CHECKPOINT is positional, as in cp, not -g as in the other commands: the file is what this command
+    converts, not a generator it uses for other work.
+    """
     from pathlib import Path
 
     from invert.checkpoints import load_generator, save_generator

@@ -1,8 +1,9 @@
-"""`stylegan-invert crossover CONTENT.npy STYLE.npy --layers 9`: Image2StyleGAN style transfer."""
+"""`stylegan-invert crossover CONTENT.npy STYLE.npy --split 9`: Image2StyleGAN style transfer."""
 import click
 
 from invert.cli._latent_outputs import (check_outputs, generator_for_latents, latent_record, note_unused, out_path,
                                         sibling, through_update, tuned_inputs, update_files, write_latent, write_png)
+from invert.cli.deprecated import RenamedOption
 from invert.cli.options import device_option, force_option, latent_generator_option, no_tuned_option
 
 
@@ -11,11 +12,11 @@ from invert.cli.options import device_option, force_option, latent_generator_opt
 @click.argument("style", metavar="STYLE.npy", type=click.Path(dir_okay=False))
 @latent_generator_option
 @no_tuned_option
-@click.option("--layers", "split", type=int, default=None,
-              help="Rows 0..LAYERS-1 come from CONTENT, the rest from STYLE. [default: half the layers, "
-                   "9 of 18 at 1024x1024 as in Image2StyleGAN]")
+@click.option("--split", "split", type=int, default=None, metavar="N", cls=RenamedOption, old=["--layers"],
+              help="Rows 0..N-1 come from CONTENT, the rest from STYLE. [default: half the rows, 9 of 18 at "
+                   "1024x1024 as in Image2StyleGAN]")
 @click.option("--style-layers", default=None, metavar="RANGES",
-              help="Instead of --layers: exactly the rows taken from STYLE, e.g. 0-3,8-17.")
+              help="Instead of --split: exactly the latent rows taken from STYLE, e.g. 0-3,8-17.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Result latent; the PNG goes beside it. [default: CONTENT_STYLE_crossover.npy beside CONTENT]")
 @device_option
@@ -31,12 +32,11 @@ def crossover(content, style, generator, no_tuned, split, style_layers, out, dev
     from pathlib import Path
 
     from invert.editing import crossover as cross, crossover_noise, parse_layers, split_style_layers
-    from invert.errors import InvertError
     from invert.latents import default_noise, latent_paths, load_latent
     from invert.render import render
 
     if split is not None and style_layers is not None:
-        raise InvertError("give either --layers or --style-layers, not both")
+        raise click.UsageError("--split and --style-layers exclude each other")
     out = out_path(out, beside=content, stem=f"{Path(content).stem}_{Path(style).stem}_crossover")
     found = tuned_inputs([content, style], no_tuned=no_tuned)
     check_outputs([*latent_paths(out), sibling(out, ".png")], force=force, latents=[content, style],
@@ -46,7 +46,7 @@ def crossover(content, style, generator, no_tuned, split, style_layers, out, dev
     if style_layers is not None:
         rows = parse_layers(style_layers, num_ws=G.num_ws, what="--style-layers")
     else:
-        rows = split_style_layers(G.num_ws // 2 if split is None else split, num_ws=G.num_ws, what="--layers")
+        rows = split_style_layers(G.num_ws // 2 if split is None else split, num_ws=G.num_ws, what="--split")
     c, s = load_latent(content, G), load_latent(style, G)
     tuned_G, update = through_update(G, found[Path(content)])
     note_unused(found, content, "crossover")

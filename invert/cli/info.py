@@ -8,7 +8,11 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info(checkpoint, as_json):
     """Describe a generator CHECKPOINT (path, registry name or random:NAME), or a tuned update written by
-    `project --tune` (a .safetensors file): what it tunes, its base network and its settings."""
+    `project --tune` (a .safetensors file): what it tunes, its base network and its settings.
+
+    CHECKPOINT is positional, not -g as in the other commands: the file is what this command describes,
+    not a generator it uses for other work.
+    """
     import json
 
     if checkpoint.lower().endswith(".safetensors"):

@@ -1,4 +1,4 @@
-"""`stylegan-invert morph A.npy B.npy --steps N`: Image2StyleGAN morphing, w(t) = (1 - t) a + t b.
+"""`stylegan-invert morph A.npy B.npy --frames N`: Image2StyleGAN morphing, w(t) = (1 - t) a + t b.
 
 Tuned updates: frame t renders through (1 - t) ΔA + t ΔB (invert.tuned_latents.frame_update; an untuned end
 counts as zero), so each end is exactly its latent's own tuned rendering and the identity each update
@@ -12,6 +12,7 @@ import click
 from invert.cli._latent_outputs import (animation_paths, batch_size_option, batch_slices, check_outputs, fps_option,
                                         generator_for_latents, gif_option, latent_record, mp4_option, out_path,
                                         sibling, tuned_inputs, update_files, write_animations, write_latent, write_png)
+from invert.cli.deprecated import RenamedOption
 from invert.cli.options import device_option, force_option, latent_generator_option, no_tuned_option
 from invert.limits import MAX_FRAMES
 
@@ -23,13 +24,13 @@ log = logging.getLogger(__name__)
 @click.argument("latent_b", metavar="B.npy", type=click.Path(dir_okay=False))
 @latent_generator_option
 @no_tuned_option
-@click.option("--steps", type=click.IntRange(2, MAX_FRAMES), default=30, show_default=True,
-              help="Frames from A to B, both included.")
+@click.option("--frames", "frame_count", type=click.IntRange(2, MAX_FRAMES), default=30, show_default=True,
+              cls=RenamedOption, old=["--steps"], help="Frames from A to B, both included.")
 @gif_option
 @mp4_option
 @fps_option
 @click.option("--loop", is_flag=True, help="Append the frames in reverse, so the animation returns to A.")
-@click.option("--save-latents", is_flag=True, help="Also write the frame latents [steps, num_ws, w_dim] as "
+@click.option("--save-latents", is_flag=True, help="Also write the frame latents [frames, num_ws, w_dim] as "
                                                    "<out stem>_frames.npy (with its record, _frames.json).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Result latent (the midpoint, t = 0.5); the image, animation and frames go beside it. "
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 @batch_size_option
 @device_option
 @force_option
-def morph(latent_a, latent_b, generator, no_tuned, steps, gif, mp4, fps, loop, save_latents, out, batch_size, device,
-          force):
+def morph(latent_a, latent_b, generator, no_tuned, frame_count, gif, mp4, fps, loop, save_latents, out, batch_size,
+          device, force):
     """Interpolate linearly from latent A to latent B and render the frames as an animation.
 
     Noise maps are interpolated too when either latent carries them (the generator's stored maps stand
@@ -100,8 +101,8 @@ def morph(latent_a, latent_b, generator, no_tuned, steps, gif, mp4, fps, loop, s
     write_png(sibling(out, ".png"), render(mid_G, mid[None], noise=mid_noise)[0], mid_G, command="morph", t=0.5,
               overwrite=force)
 
-    t = np.linspace(0.0, 1.0, steps)
-    parts = batch_slices(steps, batch_size)
+    t = np.linspace(0.0, 1.0, frame_count)
+    parts = batch_slices(frame_count, batch_size)
 
     def frame_latents(part):
         """ws [n, num_ws, w_dim] and noise maps (each [n, r, r], or None) of the frames in slice `part`."""
@@ -126,7 +127,8 @@ def morph(latent_a, latent_b, generator, no_tuned, steps, gif, mp4, fps, loop, s
     with contextlib.ExitStack() as stack:
         stream = None
         if save_latents:
-            stream = stack.enter_context(NpyStream(frames_path, shape=(steps, G.num_ws, G.w_dim), overwrite=force))
+            stream = stack.enter_context(NpyStream(frames_path, shape=(frame_count, G.num_ws, G.w_dim),
+                                                   overwrite=force))
 
         def frames():
             for part in parts:
@@ -135,10 +137,11 @@ def morph(latent_a, latent_b, generator, no_tuned, steps, gif, mp4, fps, loop, s
                     stream.append(ws)
                 yield images
             if loop:
-                # back to A: frames steps-2 ... 0, rendered in the very batches of the way there, so identical
+                # back to A: frames frame_count-2 ... 0, rendered in the very batches of the way there, so
+                # identical
                 for part in reversed(parts):
                     back = frame_images(part)[1][::-1]
-                    yield back[1:] if part.stop == steps else back
+                    yield back[1:] if part.stop == frame_count else back
 
         write_animations(animations, frames(), fps=fps, overwrite=force)
     if save_latents:
@@ -146,4 +149,4 @@ def morph(latent_a, latent_b, generator, no_tuned, steps, gif, mp4, fps, loop, s
         record = latent_record(G, spec, "morph", [latent_a, latent_b], update=None if blends else update_a,
                                out=frames_path)
         click.echo(str(frames_path))
-        click.echo(str(write_record(frames_path, record, shape=(steps, G.num_ws, G.w_dim), overwrite=force)))
+        click.echo(str(write_record(frames_path, record, shape=(frame_count, G.num_ws, G.w_dim), overwrite=force)))
