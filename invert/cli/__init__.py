@@ -13,7 +13,7 @@ so `project` keeps and writes the best result so far. The exit code is 128 + the
 (`nohup`) stays ignored.
 
 Python warnings from the libraries underneath are logged on the `invert.warnings` logger at debug level
-(shown with --debug), never printed raw.
+(shown with -v or --debug), never printed raw. -q, -v and --debug: see invert.cli.verbosity.
 """
 import contextlib
 import importlib
@@ -26,6 +26,7 @@ import warnings
 import click
 
 from invert._version import __version__
+from invert.cli import verbosity
 
 # command name -> (module under invert.cli, attribute, one-line help shown by --help)
 SUBCOMMANDS = {
@@ -127,7 +128,7 @@ class LazyGroup(click.Group):
             return None
         module_name, attr, _ = SUBCOMMANDS[name]
         module = importlib.import_module(f"invert.cli.{module_name}")
-        return getattr(module, attr)
+        return verbosity.add_to(getattr(module, attr))  # -q, -v and --debug after the subcommand too
 
     def format_commands(self, ctx, formatter):
         rows = [(name, help_text) for name, (_, _, help_text) in SUBCOMMANDS.items()]
@@ -136,7 +137,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            with _stop_signals_interrupt(), _warnings_to_logging():
+            with _stop_signals_interrupt(), _warnings_to_logging(), verbosity.kept_log_levels():
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -150,7 +151,7 @@ class LazyGroup(click.Group):
             click.echo(f"Error: interrupted ({name})", err=True)
             sys.exit(interrupt_exit_code(exc))
         except Exception as exc:  # noqa: BLE001 - the one place where every error becomes one line
-            if ctx.obj and ctx.obj.get("debug"):
+            if verbosity.settings(ctx)["debug"]:
                 raise
             click.echo(f"Error: {one_line(exc, command=ctx.meta.get('invert.command'))}", err=True)
             sys.exit(1)
@@ -203,20 +204,17 @@ def _out_of_memory(exc):
     return None
 
 
+@verbosity.add_to
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stylegan-invert")
-@click.option("--debug", is_flag=True, envvar="STYLEGAN_INVERT_DEBUG", help="Show tracebacks for errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
 @click.pass_context
-def main(ctx, debug, quiet):
-    """stylegan-invert: project photos into StyleGAN2 and edit their latents."""
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    level = logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=logging.DEBUG if debug else level, format="%(message)s", stream=sys.stderr)
-    if not debug:
-        # torch.compile imports cpp_extension, which warns about CUDA_HOME on machines without a GPU driver
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+def main(ctx):
+    """stylegan-invert: project photos into StyleGAN2 and edit their latents.
+
+    -q, -v and --debug work before or after the command: `stylegan-invert -q edit ...` and
+    `stylegan-invert edit ... -q` are the same.
+    """
+    verbosity.configure_logging(ctx)
     os.environ.setdefault("KMP_WARNINGS", "0")  # silence Intel OpenMP's deprecation chatter (a user's setting wins)
     # Transparent huge pages stay off unless the user sets THP_MEM_ALLOC_ENABLE=1: measured faster at 128²-256²
     # with batch 4, slower at 64² and at 256² batch 1 (bench/README.md), and the resolution is only known

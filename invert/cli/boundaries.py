@@ -1,9 +1,12 @@
 """`stylegan-invert boundaries train|discover|list|register`: semantic directions, tied to one network."""
-import sys
+import logging
 
 import click
 
 from invert.cli.options import FINITE_FLOAT, FiniteFloat, device_option, force_option, generator_option
+from invert.cli.verbosity import show_progress
+
+log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -63,10 +66,10 @@ def train(generator, attribute, samples, latents_path, scores_path, space, ratio
     from invert.fileio import check_writable
 
     if (latents_path is None) != (scores_path is None):
-        raise BoundaryError("--latents and --scores go together: N latents and their N scores")
+        raise click.UsageError("--latents and --scores go together: N latents and their N scores")
     own = latents_path is not None
     if own and samples is not None:
-        raise BoundaryError("--samples is for built-in attributes; with --latents every latent given is used")
+        raise click.UsageError("--samples is for built-in attributes; with --latents every latent given is used")
     if not own and attribute not in BUILTIN_ATTRIBUTES:
         raise BoundaryError(f"no built-in scorer for {attribute!r} (built-in: {', '.join(BUILTIN_ATTRIBUTES)}); "
                             f"score your own latents and pass --latents codes.npy --scores scores.csv")
@@ -98,7 +101,7 @@ def train(generator, attribute, samples, latents_path, scores_path, space, ratio
     else:
         samples = samples or DEFAULT_SAMPLES
         codes, scores = sample_and_score(G, attribute=attribute, samples=samples, batch_size=batch_size, seed=seed,
-                                         truncation_psi=truncation_psi, progress=sys.stderr.isatty())
+                                         truncation_psi=truncation_psi, progress=show_progress())
         scorer = f"invert.attributes ({attribute}, dlib landmarks)"
     fit = train_boundary(codes, scores, space=space, num_ws=G.num_ws, ratio=ratio, seed=seed)
     info = sidecar_info(G, fit, space=space, attribute=attribute, ratio=ratio, seed=seed, scorer=scorer,
@@ -177,7 +180,7 @@ def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_
         dset = lib.sefa(G, count=count, rows=rows, std_samples=samples or lib.SEFA_STD_SAMPLES, seed=seed)
     else:
         dset = lib.ganspace(G, count=count, samples=samples, rows=rows, seed=seed, device=device,
-                            progress=sys.stderr.isatty())
+                            progress=show_progress())
     dset.metadata["generator"] = str(generator)
     click.echo(str(save_direction_set(out, dset)))
     if sheet:
@@ -190,8 +193,8 @@ def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_
         click.echo(str(sheet_path))
     for k in range(len(dset)):
         extra = f"  eigenvalue {dset.eigenvalues[k]:.4g}" if dset.eigenvalues is not None else ""
-        click.echo(f"  {out}:{k}  sd {dset.std[k]:.4g}{extra}", err=True)
-    click.echo(f"name one: stylegan-invert boundaries register {out}:K --name NAME", err=True)
+        log.info("  %s:%d  sd %.4g%s", out, k, dset.std[k], extra)
+    log.info("name one: stylegan-invert boundaries register %s:K --name NAME", out)
 
 
 @boundaries.command(name="list")

@@ -2,6 +2,7 @@
 import click
 
 from invert import weights as registry
+from invert.cli.verbosity import show_progress
 
 
 @click.group("weights")
@@ -28,7 +29,7 @@ def list_cmd():
 def download(name, force):
     """Download registry file NAME into the cache (checked against its checksum) and print its path."""
     registry.get_entry(name)  # an unknown name fails before any network access
-    click.echo(registry.download(name, force=force))
+    click.echo(registry.download(name, force=force, progress=show_progress()))
 
 
 @weights.command("verify")
