@@ -56,6 +56,9 @@ def edit(latent, generator, no_tuned, boundary, strength, layers, keep, sweep, g
     from invert.latents import latent_paths, load_latent
     from invert.render import render
 
+    if sweep is None and (gif or mp4):
+        raise click.UsageError("--gif and --mp4 choose the format of the --sweep animation; add --sweep "
+                               "START:STOP:COUNT")
     strengths = parse_sweep(sweep, what="--sweep") if sweep is not None else None
     kept_specs = [k.strip() for k in (keep or "").split(",") if k.strip()]
     out = out_path(out, beside=latent, stem=f"{Path(latent).stem}_{direction_tag(boundary)}{strength_tag(strength)}")

@@ -43,6 +43,9 @@ def expression(target, neutral, expressive, generator, no_tuned, strength, layer
     from invert.latents import latent_paths, load_latent
     from invert.render import render
 
+    if sweep is None and (gif or mp4):
+        raise click.UsageError("--gif and --mp4 choose the format of the --sweep animation; add --sweep "
+                               "START:STOP:COUNT")
     strengths = parse_sweep(sweep, what="--sweep") if sweep is not None else None
     out = out_path(out, beside=target, stem=f"{Path(target).stem}_expression{strength_tag(strength)}")
     animations = animation_paths(out, gif=gif, mp4=mp4, tag="_sweep") if sweep is not None else []
