@@ -77,15 +77,20 @@ def every_command():
     return found
 
 
+def shown_options(command):
+    """The options of `command` that its --help lists (hidden ones are old spellings on their way out)."""
+    return [param for param in command.params if isinstance(param, click.Option) and not param.hidden]
+
+
 def test_every_option_of_every_command_has_help():
-    missing = [(name, param.opts) for name, command in every_command() for param in command.params
-               if isinstance(param, click.Option) and not (param.help or "").strip()]
+    missing = [(name, param.opts) for name, command in every_command() for param in shown_options(command)
+               if not (param.help or "").strip()]
     assert missing == []
 
 
 def test_every_command_takes_quiet_verbose_and_debug_once():
     for name, command in every_command():
-        flags = [opt for param in command.params if isinstance(param, click.Option) for opt in param.opts]
+        flags = [opt for param in shown_options(command) for opt in param.opts]
         for opt in ("-q", "--quiet", "-v", "--verbose", "--debug"):
             assert flags.count(opt) == 1, (name, opt)
 
@@ -95,7 +100,8 @@ def kind(param):
     if param.is_flag:
         return "flag"
     return {"integer": "integer", "integer range": "integer", "float": "number", "float range": "number",
-            "text": "text", "choice": "choice", "file": "file", "directory": "folder"}[param.type.name]
+            "text": "text", "choice": "choice", "file": "file", "directory": "folder"}.get(param.type.name,
+                                                                                         param.type.name)
 
 
 # One option name, one meaning: each name that two or more commands take, with what it takes (kind, metavar)
@@ -129,10 +135,9 @@ SHARED = {
 def test_an_option_name_means_one_thing_in_every_command():
     uses = {}
     for name, command in every_command():
-        for param in command.params:
-            if isinstance(param, click.Option):
-                for opt in param.opts + param.secondary_opts:
-                    uses.setdefault(opt, []).append((name, kind(param), param.metavar))
+        for param in shown_options(command):
+            for opt in param.opts + param.secondary_opts:
+                uses.setdefault(opt, []).append((name, kind(param), param.metavar))
     for opt, found in uses.items():
         if len({command for command, _, _ in found}) > 1:
             assert opt in SHARED, (opt, found)

@@ -17,7 +17,9 @@ import click
 log = logging.getLogger(__name__)
 
 
-def _note(old, new):
+def note(old, new):
+    """Log the one-line deprecation note of `old`, replaced by `new` (for a rename the classes below cannot
+    express, such as an option whose values became flags)."""
     log.warning("%s is deprecated and will be removed in the next release; use %s", old, new)
 
 
@@ -55,7 +57,7 @@ class RenamedOption(click.Option):
         old, new = "/".join(self.old_opts), _long_name(self)
         if self.name in opts:
             raise click.UsageError(f"{old} is the old spelling of {new}; give {new} only", ctx=ctx)
-        _note(old, new)
+        note(old, new)
         try:
             return super().handle_parse_result(ctx, {**opts, self.name: opts[self._old_dest]}, args)
         except click.BadParameter as exc:
@@ -82,7 +84,7 @@ class PositionalAlias(click.Argument):
             if isinstance(opts.get(self.option), str):
                 raise click.UsageError(f"{flag} and the positional {self.human_readable_name} (its old spelling) "
                                        f"name the same thing; give {flag} only", ctx=ctx)
-            _note(f"the positional {self.human_readable_name}", f"{flag} {value}")
+            note(f"the positional {self.human_readable_name}", f"{flag} {value}")
             # the option is read after this argument (click reads what was given first, in command-line order)
             opts[self.option] = value
         return super().handle_parse_result(ctx, opts, args)
