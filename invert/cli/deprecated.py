@@ -4,7 +4,7 @@ An option renamed for consistency (one name, one meaning, in every command) is d
 name with its old spellings attached; a positional argument that became an option likewise:
 
     @click.option("--split", "split", type=int, cls=RenamedOption, old=["--layers"], help=...)
-    @click.argument("checkpoint", cls=PositionalAlias, option="generator", required=False)
+    @click.argument("checkpoint", cls=PositionalAlias, option="generator")
 
 An old spelling sets the new option's value and logs one line naming the new spelling (a warning, so -q
 silences it). It does not appear in --help or in the usage line. Giving both spellings is a usage error
