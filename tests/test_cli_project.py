@@ -74,6 +74,9 @@ def check_outputs(folder, stem, *, resolution, num_ws, noise=False, video=None):
     assert (folder / f"{stem}_noise.npz").exists() == noise
     metrics = json.loads((folder / f"{stem}_metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
+    record = json.loads((folder / f"{stem}.json").read_text())  # the latent's record: its generator
+    assert record["command"] == "project" and record["inputs"] == [metrics["input"]]
+    assert record["generator"]["fingerprint"] == metrics["run"]["key"]["generator"]
     assert ("lpips_note" in metrics) == (metrics["lpips"] is None)
     assert ("identity_note" in metrics) == (metrics["identity_similarity"] is None)
     assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1

@@ -159,7 +159,9 @@ def test_memory_does_not_grow_with_the_number_of_inputs(tmp_path):
 
 
 def _child(args, cwd, **options):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # one torch thread: on a machine busy with other work, threads spin-waiting for each other at every
+    # parallel region make a run many times slower
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "invert", "project", *map(str, args)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, **options)
 
@@ -249,7 +251,7 @@ def test_a_killed_run_finishes_with_the_same_command(tmp_path):
     photos = _random_photos(tmp_path, 12)
     out = tmp_path / "out"
     command = [*[p.name for p in photos], "-g", "random:32", "--no-align", "--steps", "40", "--vgg-weights",
-               "random", "--batch-size", "2", "--workers", "1", "--outdir", "out"]
+               "random", "--batch-size", "2", "--workers", "1", "--threads", "1", "--outdir", "out"]
     child = _child(command, tmp_path)
     _kill_when(out, child, 3)
     finished = {p.with_name(p.name.replace("_metrics.json", "")) for p in _finished(out)}
@@ -257,7 +259,7 @@ def test_a_killed_run_finishes_with_the_same_command(tmp_path):
     before = {path: identity for path, identity in snapshot(out).items()
               if path.name.split("_")[0].split(".")[0] in {f.name for f in finished}}
     rerun = subprocess.run([sys.executable, "-m", "invert", "project", *map(str, command)], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert rerun.returncode == 0, rerun.stderr
     assert len(rerun.stdout.splitlines()) == 12 - len(finished)  # only the rest
     assert f"{len(finished)} already projected" in rerun.stderr
@@ -363,7 +365,7 @@ def test_a_killed_two_rank_run_resumes_with_one_process(tmp_path):
     photos = _random_photos(tmp_path, 12)
     out = tmp_path / "out"
     command = [*[p.name for p in photos], "-g", "random:32", "--no-align", "--steps", "60", "--vgg-weights", "random",
-               "--batch-size", "1", "--workers", "0", "--device", "cpu", "--outdir", "out"]
+               "--batch-size", "1", "--workers", "0", "--threads", "1", "--device", "cpu", "--outdir", "out"]
     child = _torchrun(command, tmp_path)
     _kill_when(out, child, 3, tree=True)
     finished = {p.name.replace("_metrics.json", "") for p in _finished(out)}
@@ -372,8 +374,94 @@ def test_a_killed_two_rank_run_resumes_with_one_process(tmp_path):
     before = {path: identity for path, identity in snapshot(out).items()
               if path.name.split("_")[0].split(".")[0] in finished}
     rerun = subprocess.run([sys.executable, "-m", "invert", "project", *map(str, command)], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert rerun.returncode == 0, rerun.stderr
     assert len(rerun.stdout.splitlines()) == 12 - len(finished)
     _check_resumed(out, photos, before)
     assert not (out / "manifest.d").exists()
+
+
+def test_sigterm_stops_every_rank_cleanly(tmp_path):
+    """A scheduler stopping a torchrun job sends SIGTERM; torchrun forwards it to every rank, and each writes
+    the batch it is optimising with its best result so far, then leaves without waiting for the others."""
+    photos = _random_photos(tmp_path, 6)
+    out = tmp_path / "out"
+    child = _torchrun([*[p.name for p in photos], "-g", "random:32", "--no-align", "--steps", "100000",
+                       "--vgg-weights", "random", "--batch-size", "1", "--workers", "0", "--device", "cpu",
+                       "--outdir", "out"], tmp_path)
+    deadline = time.monotonic() + 240
+    while len(list(out.glob("*_metrics.json"))) < 2:  # both ranks have claimed their first photo
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    time.sleep(1)  # a few steps
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=180)
+    assert child.returncode != 0
+    written = sorted(out.glob("*_metrics.json"))
+    assert len(written) == 2
+    for path in written:
+        metrics = json.loads(path.read_text())
+        assert metrics["status"] == "interrupted" and metrics["steps"]["w"] >= 1
+        assert np.load(path.with_name(path.name.replace("_metrics.json", ".npy"))).shape == (8, 512)
+    assert stderr.count("Interrupted: saved the best result so far for 1 image(s); 2 not projected") == 2
+    assert sorted(line.split()[-1] for line in stdout.splitlines()) == ["(interrupted)"] * 2
+    rows = [json.loads(line) for part in (out / "manifest.d").glob("*.jsonl") for line in part.read_text().splitlines()]
+    assert sorted(r["rank"] for r in rows) == [0, 1] and {r["status"] for r in rows} == {"interrupted"}
+    assert not leftovers(out)
+
+
+def test_an_unusable_output_folder_fails_before_the_generator_is_loaded(tmp_path, monkeypatch):
+    import invert.checkpoints
+
+    from test_fileio import read_only_folder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the generator was loaded before the output folder was checked")
+
+    monkeypatch.setattr(invert.checkpoints, "load_generator", refuse)
+    photo = _random_photos(tmp_path, 1)[0]
+    (tmp_path / "afile").write_text("in the way")
+    result = invoke(photo, "-g", "random:32", "--no-align", *QUICK, "--outdir", tmp_path / "afile" / "sub")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"Error: cannot write {tmp_path / 'afile' / 'sub' / 'manifest.jsonl'}: "
+                                     f"{tmp_path / 'afile'} is a file, not a folder")
+    with read_only_folder(tmp_path / "ro") as folder:
+        result = invoke(photo, "-g", "random:32", "--no-align", *QUICK, "--outdir", folder)
+        assert result.exit_code == 1 and "which is not writable (permission denied)" in result.stderr
+
+
+def test_a_progress_bar_over_the_whole_run_on_a_terminal(tmp_path):
+    """On a terminal, stderr shows photos settled / total with a rate and an ETA (tqdm); not in a pipe."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    photos = _random_photos(tmp_path, 3)
+    (tmp_path / "broken.png").write_bytes(b"")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    child = subprocess.Popen([sys.executable, "-m", "invert", "project", *[p.name for p in photos], "broken.png",
+                              "-g", "random:32", "--no-align", *QUICK, "--threads", "1", "--outdir", "out"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    child.wait(timeout=240)
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert child.returncode == 3, text
+    assert re.search(r"photos: +100%\|.*\| 4/4 \[", text), text  # the whole run: 3 projected + 1 skipped
+    assert re.search(r"photos: +\d+%\|.*\| [0-3]/4 \[.*<", text), text  # on the way, with the time left
+    assert "warning: skipped: cannot read image broken.png" in text
+    quiet = subprocess.run([sys.executable, "-m", "invert", "project", photos[0].name, "-g", "random:32",
+                            "--no-align", *QUICK, "--threads", "1", "--outdir", "piped"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=240)
+    assert quiet.returncode == 0 and "photos" not in quiet.stderr and "%|" not in quiet.stderr

@@ -60,9 +60,10 @@ def _tune_rank(ctx, param, value):
 @click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also project the images FILE lists: one path per line, or a .csv with a 'path' column. "
                    "Relative paths are relative to FILE's folder.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0),
+@click.option("--workers", type=click.IntRange(min=0), metavar="N",
               help="Processes that read and align photos while the device optimises (0: the main process "
-                   "does it between batches).")
+                   "does it between batches). [default: 4 on a GPU; 0 on a CPU, whose cores the optimisation "
+                   "needs (bench/results/dataset-throughput-*)]")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0),
               help="W+ optimisation steps (Image2StyleGAN ran 5000; see bench/README.md).")
 @click.option("--lr", default=0.01, show_default=True, type=FiniteFloat(min=0, min_open=True),
@@ -201,7 +202,7 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
             tune_perceptual = _tune_perceptual(models, loss_kind, vgg_weights, dev) if tune else None
             _bf16_tip(amp, dev)
             total_steps = steps + (noise_steps if noise else 0)
-            progress = sys.stderr.isatty()
+            progress = sys.stderr.isatty() and ranks.is_main  # one rank's bars: the ranks share a terminal
             settings = RunSettings(
                 targets=TargetOptions(resolution=G.resolution, align=align, face_index=face_index,
                                       all_faces=all_faces, landmarks_path=_str(landmarks_path), upsample=upsample,
@@ -217,9 +218,9 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
                 generator_spec=spec, outdir=_str(outdir),
                 video_format=video_format if video else None,
                 video_every=(video_every or max(1, total_steps // 100)) if video else 0, fps=fps,
-                batch_size=batch_size, workers=workers, force=force,
+                batch_size=batch_size, workers=_workers(workers, dev), force=force,
                 resume_paths=tuple(str(p) for p in (resume, resume_noise) if p is not None), progress=progress)
-            printer = _Printer(ctx.command, show_bar=progress and ranks.is_main)
+            printer = _Printer(ctx.command, show_bar=progress)
             summary = project_dataset(G, inputs, settings=settings, models=models, tune_perceptual=tune_perceptual,
                                       init_ws=init_ws, init_noise=init_noise, coordinator=coordinator,
                                       reporter=printer,
@@ -335,6 +336,14 @@ def _tune_perceptual(models, loss_kind, vgg_weights, device):
         if vgg_weights is not None:
             raise
         raise WeightsError(f"{exc}; or pass --vgg-weights PATH", remedies=exc.remedies) from None
+
+
+def _workers(workers, device):
+    """--workers, or its default: DataLoader workers keep a GPU fed; on a CPU they take cores from the
+    optimisation, whose torch threads then wait for each other (measured slower on a busy 2-core machine)."""
+    if workers is not None:
+        return workers
+    return 4 if device.type in ("cuda", "mps") else 0
 
 
 def _bf16_tip(amp, device):

@@ -95,9 +95,11 @@ class Coordinator:
         if ranks.distributed:
             import torch.distributed as dist
 
-            backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
+            device = torch.device(device)
+            backend = "nccl" if device.type == "cuda" else "gloo"
             if not dist.is_initialized():
-                dist.init_process_group(backend, timeout=TIMEOUT)
+                options = {"device_id": device} if device.type == "cuda" else {}  # NCCL: this rank's GPU
+                dist.init_process_group(backend, timeout=TIMEOUT, **options)
                 self.started = True
             log.debug("rank %d of %d on %s (%s)", ranks.rank, ranks.world_size, device, backend)
 

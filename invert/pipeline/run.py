@@ -35,11 +35,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
-from invert.errors import InvertError, OutputError, OutputExistsError
+from invert.errors import InvertError, OutOfMemoryError, OutputError, OutputExistsError
 from invert.pipeline import manifest as manifest_files
 from invert.pipeline.distributed import Coordinator, Ranks, shard
-from invert.pipeline.outputs import (COMPLETE, CONFLICT, FAILED, INTERRUPTED, PROJECTED, examine, output_folder,
-                                     output_paths, sweep_temporary, target_stem, touched_paths)
+from invert.pipeline.outputs import (COMPLETE, CONFLICT, FAILED, FRESH, INTERRUPTED, PROJECTED, examine,
+                                     output_folder, output_paths, sweep_temporary, target_stem, touched_paths)
 from invert.pipeline.stages import run_stages
 from invert.pipeline.targets import SKIPPED, Problem, TargetDataset, prefetch_for, target_loader
 
@@ -287,23 +287,26 @@ class _Run:
                     problem = Problem(SKIPPED, f"its output {path} would replace the input {source}; outputs never "
                                                "replace inputs")
                     break
+        if problem is None and not self.settings.force:
+            earlier = examine(item, outdir=self.outdir, key=self.key, all_faces=self.settings.targets.all_faces,
+                              latent_shape=(self.G.num_ws, self.G.w_dim), **self.naming)
+            if earlier.state == COMPLETE:
+                for metrics in earlier.records:
+                    row = manifest_files.row_from_metrics(metrics, outdir=self.outdir or ".", rank=self.ranks.rank)
+                    if (row["input"], row["face_index"], row["attempt"]) not in known:
+                        rows.append(row)
+                return (COMPLETE,)
+            if earlier.state == CONFLICT:
+                return (CONFLICT, earlier.reason, str(earlier.path))
+        if problem is None:
+            folder = next((p for p in touched_paths(paths) if p.is_dir()), None)
+            if folder is not None:
+                problem = Problem(SKIPPED, f"cannot write {folder}: it is a folder")
         if problem is not None:
             self.reporter.problem(item.path, problem)
             rows.append(manifest_files.problem_row(item.path, problem, attempt=self.attempt, rank=self.ranks.rank))
             return (SKIPPED,)
-        if self.settings.force:
-            return ("todo", True)
-        earlier = examine(item, outdir=self.outdir, key=self.key, all_faces=self.settings.targets.all_faces,
-                          latent_shape=(self.G.num_ws, self.G.w_dim), **self.naming)
-        if earlier.state == COMPLETE:
-            for metrics in earlier.records:
-                row = manifest_files.row_from_metrics(metrics, outdir=self.outdir or ".", rank=self.ranks.rank)
-                if (row["input"], row["face_index"], row["attempt"]) not in known:
-                    rows.append(row)
-            return (COMPLETE,)
-        if earlier.state == CONFLICT:
-            return (CONFLICT, earlier.reason, str(earlier.path))
-        return ("todo", earlier.state != "fresh")
+        return ("todo", self.settings.force or earlier.state != FRESH)
 
     def _check_folders(self, indices):
         from invert.fileio import check_folder_for
@@ -423,9 +426,14 @@ class _Run:
             return self._target_done(target, None, Problem.from_exception(exc, FAILED), append=False)
         except OutputError:
             raise  # disk full, file-size limit, permissions: the next target would fail too
-        except (KeyboardInterrupt, MemoryError):
+        except KeyboardInterrupt:
             raise
-        except Exception as exc:  # noqa: BLE001 - one target's failure
+        except Exception as exc:  # noqa: BLE001 - one target's failure, unless memory ran out
+            from invert.render import is_out_of_memory
+
+            if is_out_of_memory(exc):
+                raise OutOfMemoryError(f"out of memory while measuring and writing the results of {item.path}") \
+                    from None
             return self._target_done(target, None, Problem.from_exception(exc, FAILED), append=False)
         self.summary.latents += 1
         self.reporter.projected(record, paths)
