@@ -174,20 +174,34 @@ def check_folder_for(path):
 
 def check_not_inputs(outputs, inputs):
     """Refuse (OutputError) any output that is the same file as an input, whatever its spelling."""
-    inputs = [Path(p) for p in inputs if p is not None]
-    if not inputs:
+    known = InputFiles(inputs)
+    if not known:
         return
-    by_name, by_inode = {}, {}
-    for path in inputs:
-        by_name.setdefault(_resolved(path), path)
-        identity = _identity(path)
-        if identity is not None:
-            by_inode.setdefault(identity, path)
     for output in map(Path, outputs):
-        source = by_name.get(_resolved(output)) or by_inode.get(_identity(output))
+        source = known.source(output)
         if source is not None:
             raise OutputError(f"the output {output} would replace the input {source}; outputs never replace "
                               f"inputs, so write it under another name or into another folder")
+
+
+class InputFiles:
+    """The input files of a command, indexed once, to ask of many outputs whether each is one of them
+    (compared as check_not_inputs does: resolved names, then device and inode)."""
+
+    def __init__(self, inputs):
+        self._by_name, self._by_inode = {}, {}
+        for path in (Path(p) for p in inputs if p is not None):
+            self._by_name.setdefault(_resolved(path), path)
+            identity = _identity(path)
+            if identity is not None:
+                self._by_inode.setdefault(identity, path)
+
+    def __bool__(self):
+        return bool(self._by_name)
+
+    def source(self, output):
+        """The input that `output` would replace, or None."""
+        return self._by_name.get(_resolved(output)) or self._by_inode.get(_identity(output))
 
 
 def same_file(a, b):

@@ -63,18 +63,21 @@ def perceptual_models(loss_kind="vgg", *, vgg_weights=None, perceptual_weight=1.
         return PerceptualModels(perceptual, None, str(exc), info)
 
 
-def projection_record(result, index, *, target, generator, models, extra=None):
+def projection_record(result, index, *, target, generator, models, extra=None, reconstruction=None):
     """The record of image `index` of a `Projection`: metrics against `target` (uint8 [R, R, 3]), losses,
     steps, time, device, settings, the generator's and VGG16's sources, the noise maps' statistics.
 
-    `extra` (a dict) is merged in last: what the caller knows and the projection does not (input path,
-    alignment, output paths). Floats that are not finite stay as they are; `json_ready` turns them to None.
+    `reconstruction` (uint8 [R, R, 3]) is the image the metrics measure, when it is not the projection's
+    own (a tuned generator's render of the latent). `extra` (a dict) is merged in last: what the caller
+    knows and the projection does not (input path, alignment, output paths). Floats that are not finite
+    stay as they are; `json_ready` turns them to None.
     """
     from invert import __version__
     from invert.images import to_uint8
     from invert.metrics import reconstruction_metrics
 
-    reconstruction = to_uint8(result.images[index: index + 1])[0]
+    if reconstruction is None:
+        reconstruction = to_uint8(result.images[index: index + 1])[0]
     loss = result.loss_noise if result.loss_noise is not None else result.loss_w
     vgg_info = models.vgg_info
     record = {
@@ -94,6 +97,19 @@ def projection_record(result, index, *, target, generator, models, extra=None):
         record["warning"] = RANDOM_GENERATOR_WARNING
     record.update(extra or {})
     return record
+
+
+def stage_metrics(target, reconstructions, *, models):
+    """PSNR, SSIM and LPIPS of each stage's reconstruction: {stage: uint8 [R, R, 3]} -> {stage: {'psnr', 'ssim',
+    'lpips'[, 'psnr_note', 'lpips_note']}} against `target` (identity similarity is left to the final image)."""
+    from invert.metrics import reconstruction_metrics
+
+    out = {}
+    for stage, image in reconstructions.items():
+        metrics = reconstruction_metrics(target, image, lpips_model=models.lpips, lpips_note=models.lpips_note,
+                                         identity=False)
+        out[stage] = {key: value for key, value in metrics.items() if not key.startswith("identity")}
+    return out
 
 
 def json_ready(value):

@@ -24,8 +24,12 @@ def test_finite_float_refuses_nan_and_infinities_and_keeps_its_range():
     assert runner.invoke(command, ["--x", "ten"]).exit_code == 2
 
 
-# Every float option of every command but `project` (which takes FiniteFloat in its rewrite).
+# Every float option of every command.
+PROJECT = ["photo.png", "-g", "random:32"]
 FLOAT_OPTIONS = [
+    *[("project", PROJECT, option) for option in ("--lr", "--mse-weight", "--perceptual-weight", "--noise-lr",
+                                                  "--noise-perceptual-weight", "--noise-regularize", "--tune-lr",
+                                                  "--min-face-score", "--fps")],
     ("generate", ["-g", "random:32", "--seeds", "0"], "--truncation"),
     ("edit", ["a.npy", "-g", "random:32", "-b", "b.npy"], "--strength"),
     ("edit", ["a.npy", "-g", "random:32", "-b", "b.npy", "--sweep", "0:1:3"], "--fps"),
@@ -50,12 +54,10 @@ def test_every_float_option_must_be_finite(tmp_path, monkeypatch, command, args,
 
 
 def test_the_float_options_are_all_covered():
-    """A new float option of any command but project must be a FiniteFloat, and listed above."""
+    """A new float option of any command must be a FiniteFloat, and listed above."""
     covered = {(command, option) for command, _, option in FLOAT_OPTIONS}
     ctx = click.Context(main)
     for name in main.list_commands(ctx):
-        if name == "project":
-            continue
         command = main.get_command(ctx, name)
         subcommands = command.commands.items() if isinstance(command, click.Group) else [(None, command)]
         for sub, cmd in subcommands:
@@ -124,7 +126,7 @@ SHARED = {
     "--name": ("text", None),                 # the name a direction is registered under
     "--space": ("choice", None),              # W or W+ (project spells W+ 'w+', boundaries train 'wp')
     "--face-index": ("integer", "K"), "--all-faces": ("flag", None), "--upsample": ("integer", None),
-    "--landmarks": ("file", "PATH"),          # face detection and alignment
+    "--landmarks": ("file", "PATH"), "--min-face-score": ("number", None),  # face detection and alignment
     "--device": ("text", "auto|cpu|cuda[:n]|mps"),
     "--force": ("flag", None),                # overwrite existing outputs
     "-q": ("flag", None), "--quiet": ("flag", None), "-v": ("flag", None), "--verbose": ("flag", None),

@@ -74,13 +74,23 @@ def check_outputs(folder, stem, *, resolution, num_ws, noise=False, video=None):
     assert (folder / f"{stem}_noise.npz").exists() == noise
     metrics = json.loads((folder / f"{stem}_metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
+    record = json.loads((folder / f"{stem}.json").read_text())  # the latent's record: its generator
+    assert record["command"] == "project" and record["inputs"] == [metrics["input"]]
+    assert record["generator"]["fingerprint"] == metrics["run"]["key"]["generator"]
     assert ("lpips_note" in metrics) == (metrics["lpips"] is None)
     assert ("identity_note" in metrics) == (metrics["identity_similarity"] is None)
     assert 5 < metrics["psnr"] < 60 and 0 < metrics["ssim"] <= 1
     if video:
         assert (folder / f"{stem}_progress.{video}").stat().st_size > 0
-    assert not list(folder.glob(".*"))  # no temporary files left behind
+    assert not leftovers(folder)
     return metrics
+
+
+def leftovers(folder):
+    """Hidden files a failed or half-done write could have left (the run's lock file is meant to stay)."""
+    from invert.pipeline.run import LOCK_NAME
+
+    return [p.name for p in folder.rglob(".*") if p.name != LOCK_NAME]
 
 
 def test_project_writes_every_output(images, tiny, G):
@@ -90,7 +100,9 @@ def test_project_writes_every_output(images, tiny, G):
     metrics = check_outputs(folder, "img0", resolution=32, num_ws=G.num_ws)
     assert result.stdout.splitlines()[0].startswith(f"{folder / 'img0.npy'}  PSNR ")
     np.testing.assert_array_equal(decode(folder / "img0_aligned.png"), decode(images[0]))
-    assert metrics["steps"] == {"w": 3, "noise": 0} and not metrics["interrupted"]
+    assert metrics["steps"] == {"w": 3, "noise": 0, "tune": 0} and not metrics["interrupted"]
+    assert metrics["status"] == "projected" and metrics["tuned"] is None and metrics["face_score"] is None
+    assert list(metrics["stages"]) == ["w"] and metrics["stages"]["w"]["psnr"] == metrics["psnr"]
     assert metrics["noise_maps"] is None  # no noise maps were optimised or given
     assert metrics["generator"]["sha256"] == "60d53a22b8ce5d2634140933721505ee8b9bd59aaee960e85d22d3961d0b3b93"
     assert metrics["random_generator"] is False and "warning" not in metrics
@@ -110,7 +122,10 @@ def test_noise_file_reproduces_the_reconstruction(images, tiny, G, tmp_path):
     result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--noise", "--noise-steps", "5", "--outdir", out)
     assert result.exit_code == 0, result.output
     metrics = check_outputs(out, "img0", resolution=32, num_ws=G.num_ws, noise=True)
-    assert metrics["steps"] == {"w": 3, "noise": 5} and metrics["settings"]["noise_lr"] == 1.0
+    assert metrics["steps"] == {"w": 3, "noise": 5, "tune": 0} and metrics["settings"]["noise_lr"] == 1.0
+    # the figures after each stage: the final ones are the noise stage's
+    assert set(metrics["stages"]) == {"w", "noise"} and metrics["stages"]["noise"]["psnr"] == metrics["psnr"]
+    assert metrics["stages"]["w"]["steps"] == 3 and metrics["stages"]["noise"]["steps"] == 5
     noise = np.load(out / "img0_noise.npz")
     assert sorted(noise.files) == sorted(f"noise_{i}" for i in range(G.num_ws - 1))
     maps = [noise[f"noise_{i}"] for i in range(G.num_ws - 1)]
@@ -127,16 +142,30 @@ def test_noise_file_reproduces_the_reconstruction(images, tiny, G, tmp_path):
     np.testing.assert_array_equal(to_uint8(image)[0], decode(out / "img0_proj.png"))
 
 
-def test_refuses_to_overwrite_without_force(images, tiny):
+def test_the_same_command_again_skips_what_is_done_and_other_settings_need_force(images, tiny):
     assert invoke(images[0], "-g", tiny, "--no-align", *QUICK).exit_code == 0
-    before = (images[0].parent / "img0.npy").read_bytes()
-    again = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--steps", "5")
-    assert again.exit_code == 1
-    assert again.stderr.strip() == f"Error: {images[0].parent / 'img0.npy'} exists; pass --force to overwrite it"
-    assert (images[0].parent / "img0.npy").read_bytes() == before
+    folder = images[0].parent
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    # the same command: complete outputs are kept as they are
+    again = invoke(images[0], "-g", tiny, "--no-align", *QUICK)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == "" and {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    # other settings: another command's outputs, refused before any work
+    other = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--steps", "5")
+    assert other.exit_code == 1
+    assert other.stderr.strip() == (f"Error: {folder / 'img0_metrics.json'} exists: it was projected with other "
+                                    "settings (num_steps 3 -> 5); pass --force to overwrite it")
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
     forced = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--steps", "5", "--force")
     assert forced.exit_code == 0
-    assert json.loads((images[0].parent / "img0_metrics.json").read_text())["steps"]["w"] == 5
+    assert json.loads((folder / "img0_metrics.json").read_text())["steps"]["w"] == 5
+    # a file of the same name that no projection wrote is never replaced without --force
+    (folder / "img1.json").write_text("{}")
+    foreign = invoke(images[1], "-g", tiny, "--no-align", *QUICK)
+    assert foreign.exit_code == 1
+    assert foreign.stderr.strip() == (f"Error: {folder / 'img1.json'} exists: it was not written by a projection of "
+                                      "this toolkit; pass --force to overwrite it")
+    assert (folder / "img1.json").read_text() == "{}" and not (folder / "img1.npy").exists()
 
 
 @pytest.mark.numerics
@@ -162,6 +191,8 @@ def test_folder_glob_and_batches(images, tiny, tmp_path, G):
 
 
 def test_errors_are_one_line(images, tiny, tmp_path, G):
+    """Mistakes in the command (a missing file named on it, a bad mask or resume file) stop the run with one
+    line and exit 1 before anything is written."""
     def fails(*args, match):
         result = invoke(*args)
         assert result.exit_code == 1, result.output
@@ -169,17 +200,14 @@ def test_errors_are_one_line(images, tiny, tmp_path, G):
         assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0], result.stderr
         return lines[0]
 
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    fails(tmp_path / "broken.png", "-g", tiny, "--no-align", *QUICK, match="cannot read image")
     fails(tmp_path / "missing.png", "-g", tiny, "--no-align", *QUICK, match="image not found")
+    fails(tmp_path / "nothing*.png", "-g", tiny, "--no-align", *QUICK, match="no images match")
     colour = np.zeros((32, 32, 3), np.uint8)
     colour[..., 1] = 255
     Image.fromarray(colour).save(tmp_path / "colour_mask.png")
     fails(images[0], "-g", tiny, "--no-align", *QUICK, "--mask", tmp_path / "colour_mask.png",
           match="a mask must be greyscale")
     Image.fromarray(np.full((20, 20), 255, np.uint8)).save(tmp_path / "small_mask.png")
-    fails(images[0], "-g", tiny, "--no-align", *QUICK, "--mask", tmp_path / "small_mask.png",
-          match="is 20x20 pixels; expected 32x32")
     fails(images[0], "-g", tiny, *QUICK, "--mask", tmp_path / "small_mask.png", match="--mask needs --no-align")
     np.save(tmp_path / "bad.npy", np.zeros((5, 512), np.float32))
     fails(images[0], "-g", tiny, "--no-align", *QUICK, "--resume", tmp_path / "bad.npy",
@@ -189,6 +217,23 @@ def test_errors_are_one_line(images, tiny, tmp_path, G):
     fails(images[0], "-g", tiny, "--no-align", "--steps", "3", "--vgg-weights", tmp_path / "nope.pth",
           match="VGG16 weights file not found")
     assert not (images[0].parent / "img0.npy").exists()  # nothing written by any failed run
+
+
+def test_a_photo_that_cannot_be_used_is_skipped_with_one_line_and_exit_3(images, tiny, tmp_path):
+    """A bad photo (unreadable, a mask of the wrong size for it) is that photo's problem: one warning line with
+    its reason, the others are projected, a summary, and exit code 3."""
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    result = invoke(tmp_path / "broken.png", images[0], "-g", tiny, "--no-align", *QUICK)
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"warning: skipped: cannot read image {tmp_path / 'broken.png'}: ")
+    assert lines[-1] == "2 input(s): 1 projected, 1 skipped, 0 failed"
+    assert result.stdout.startswith(f"{tmp_path / 'img0.npy'}  PSNR")
+    Image.fromarray(np.full((20, 20), 255, np.uint8)).save(tmp_path / "small_mask.png")
+    result = invoke(images[1], "-g", tiny, "--no-align", *QUICK, "--mask", tmp_path / "small_mask.png")
+    assert result.exit_code == 3, result.output
+    assert "mask" in result.stderr and "is 20x20 pixels; expected 32x32" in result.stderr
+    assert not (tmp_path / "img1.npy").exists() and not (tmp_path / "broken.npy").exists()
 
 
 @pytest.mark.parametrize("failure", [URLError("no route to host"),
@@ -375,14 +420,30 @@ def test_ctrl_c_saves_the_best_so_far_and_exits_130(images, tiny, tmp_path, monk
 
     monkeypatch.setattr(losses.ProjectionLoss, "forward", interrupted_at_fourth_step)
     out = tmp_path / "ctrlc"
-    result = invoke(images[0], images[1], images[2], "-g", tiny, "--no-align", "--vgg-weights", "random",
-                    "--steps", "50", "--noise", "--batch-size", "2", "--outdir", out)
+    command = [images[0], images[1], images[2], "-g", tiny, "--no-align", "--vgg-weights", "random", "--steps", "50",
+               "--noise", "--noise-steps", "2", "--batch-size", "2", "--outdir", out]
+    result = invoke(*command)
     assert result.exit_code == 130, result.output
     assert "Interrupted: saved the best result so far for 2 image(s); 1 not projected" in result.stderr
     for i in range(2):
         metrics = check_outputs(out, f"img{i}", resolution=32, num_ws=G.num_ws)
-        assert metrics["interrupted"] is True and metrics["steps"] == {"w": 3, "noise": 0}
+        assert metrics["interrupted"] is True and metrics["steps"] == {"w": 3, "noise": 0, "tune": 0}
+        assert metrics["status"] == "interrupted"
     assert not (out / "img2.npy").exists()
+    assert json.loads((out / "img0_metrics.json").read_text())["settings"]["noise"] is False  # never reached
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["input"], r["status"]) for r in rows] == [(str(images[0]), "interrupted"),
+                                                         (str(images[1]), "interrupted")]
+    # the same command again redoes the interrupted ones and does the rest
+    monkeypatch.setattr(losses.ProjectionLoss, "forward", forward)
+    result = invoke(*command)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3
+    for i in range(3):
+        metrics = check_outputs(out, f"img{i}", resolution=32, num_ws=G.num_ws, noise=True)
+        assert metrics["status"] == "projected" and metrics["steps"] == {"w": 50, "noise": 2, "tune": 0}
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [(r["input"], r["status"]) for r in rows] == [(str(p), "projected") for p in images]
 
 
 def test_end_to_end_aligned_photo(astronaut_path, tiny, tmp_path, G):
@@ -425,8 +486,9 @@ def test_end_to_end_aligned_photo(astronaut_path, tiny, tmp_path, G):
 
 def test_no_face_suggests_no_align(images, tiny):
     result = invoke(images[0], "-g", tiny, *QUICK)
-    assert result.exit_code == 1
-    line = result.stderr.strip()
-    assert line.startswith(f"Error: {images[0]}: no face found") and "--no-align" in line and "\n" not in line
+    assert result.exit_code == 3
+    warning, summary = result.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: skipped {images[0]}: no face found") and "--no-align" in warning
+    assert summary == "1 input(s): 0 projected, 1 skipped, 0 failed"
     result = invoke(images[0], "-g", tiny, *QUICK, "--face-index", "1", "--all-faces")
     assert result.exit_code == 2 and "exclude each other" in result.stderr

@@ -22,8 +22,11 @@ assert reuse_generators  # fixture, used by name
 
 
 def hidden(folder):
-    """Files a failed or half-done write could have left behind (the atomic writes' hidden files)."""
-    return [p.name for p in folder.rglob(".*")]
+    """Files a failed or half-done write could have left behind (the atomic writes' hidden files); the lock
+    file that keeps two `project` runs out of one folder is meant to stay."""
+    from invert.pipeline.run import LOCK_NAME
+
+    return [p.name for p in folder.rglob(".*") if p.name != LOCK_NAME]
 
 
 def unit_boundary(path, G):

@@ -141,11 +141,6 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except SystemExit as exc:
-            # `project` exits 130 after saving an interrupted run; a stop signal has its own code
-            if exc.code == 130 and _received_signals:
-                sys.exit(interrupt_exit_code())
-            raise
         except KeyboardInterrupt as exc:
             name = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
             click.echo(f"Error: interrupted ({name})", err=True)
