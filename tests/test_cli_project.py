@@ -207,8 +207,6 @@ def test_errors_are_one_line(images, tiny, tmp_path, G):
     Image.fromarray(colour).save(tmp_path / "colour_mask.png")
     fails(images[0], "-g", tiny, "--no-align", *QUICK, "--mask", tmp_path / "colour_mask.png",
           match="a mask must be greyscale")
-    Image.fromarray(np.full((20, 20), 255, np.uint8)).save(tmp_path / "small_mask.png")
-    fails(images[0], "-g", tiny, *QUICK, "--mask", tmp_path / "small_mask.png", match="--mask needs --no-align")
     np.save(tmp_path / "bad.npy", np.zeros((5, 512), np.float32))
     fails(images[0], "-g", tiny, "--no-align", *QUICK, "--resume", tmp_path / "bad.npy",
           match="[5, 512]")
@@ -389,8 +387,9 @@ def test_random_generator_is_flagged(tmp_path):
 def test_video_gif(images, tiny, tmp_path, G):
     out = tmp_path / "video"
     result = invoke(images[0], "-g", tiny, "--no-align", "--vgg-weights", "random", "--steps", "6", "--noise",
-                    "--noise-steps", "2", "--video", "--video-format", "gif", "--video-every", "2", "--outdir", out)
+                    "--noise-steps", "2", "--gif", "--frame-every", "2", "--outdir", out)
     assert result.exit_code == 0, result.output
+    assert result.stderr == ""
     check_outputs(out, "img0", resolution=32, num_ws=G.num_ws, noise=True, video="gif")
     with Image.open(out / "img0_progress.gif") as gif:
         assert gif.n_frames == 3 + 1 + 1 and gif.size == (64, 32)  # W+ steps 0, 2, 4; noise step 0; final
@@ -400,10 +399,42 @@ def test_video_mp4(images, tiny, tmp_path):
     import imageio.v3 as iio
 
     out = tmp_path / "mp4"
-    result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--video", "--outdir", out)
+    result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, "--mp4", "--outdir", out)
     assert result.exit_code == 0, result.output
     frames = iio.imread(out / "img0_progress.mp4")
     assert frames.shape == (4, 32, 64, 3)  # every step (3 steps -> auto k = 1) + the final result
+
+
+@pytest.mark.parametrize("old, new, written", [
+    (["--video"], "--mp4", "img0_progress.mp4"),
+    (["--video", "--video-format", "gif", "--video-every", "2"], "--gif", "img0_progress.gif"),
+])
+def test_the_old_animation_options_still_work_with_a_note(images, tiny, tmp_path, caplog, old, new, written):
+    with caplog.at_level(logging.WARNING):
+        result = invoke(images[0], "-g", tiny, "--no-align", *QUICK, *old, "--outdir", tmp_path)
+    assert result.exit_code == 0, result.output
+    notes = [r.getMessage() for r in caplog.records if r.name == "invert.cli.deprecated"]
+    expected = [f"{' '.join(old[:3])} is deprecated and will be removed in the next release; use {new}"]
+    if "--video-every" in old:  # parsed before the command runs
+        expected.insert(0, "--video-every is deprecated and will be removed in the next release; use --frame-every")
+    assert notes == expected
+    assert (tmp_path / written).stat().st_size > 0
+    help_text = invoke("--help").stdout
+    assert "--frame-every" in help_text and "--gif" in help_text
+    assert "--video" not in help_text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gif", "--mp4"], "--gif and --mp4 exclude each other in project"),
+    (["--frame-every", "2"], "--frame-every spaces the animation's frames; add --gif or --mp4"),
+    (["--video", "--gif"], "--video is the old spelling of --mp4; give --gif or --mp4 only"),
+    (["--mask", "m.png"], "--mask needs --no-align"),
+])
+def test_animation_and_mask_misuse_are_usage_errors(tmp_path, args, message):
+    result = invoke(tmp_path / "photo.png", "-g", "random:32", *args, "--outdir", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "out").exists()
 
 
 def test_ctrl_c_saves_the_best_so_far_and_exits_130(images, tiny, tmp_path, monkeypatch, G):
@@ -449,7 +480,7 @@ def test_ctrl_c_saves_the_best_so_far_and_exits_130(images, tiny, tmp_path, monk
 def test_end_to_end_aligned_photo(astronaut_path, tiny, tmp_path, G):
     photo = tmp_path / "astronaut.png"
     shutil.copyfile(astronaut_path, photo)
-    result = invoke(photo, "-g", tiny, *QUICK, "--noise", "--noise-steps", "2", "--video", "--video-format", "gif")
+    result = invoke(photo, "-g", tiny, *QUICK, "--noise", "--noise-steps", "2", "--gif")
     assert result.exit_code == 0, result.output
     metrics = check_outputs(tmp_path, "astronaut", resolution=32, num_ws=G.num_ws, noise=True, video="gif")
     assert metrics["aligned"] is True and metrics["face_index"] == 0

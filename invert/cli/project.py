@@ -14,7 +14,7 @@ or in --outdir (a tree of photos keeps its sub-folders there):
     <stem>_metrics.json       status, PSNR/SSIM/LPIPS after each stage, identity similarity, face score,
                               steps, time, device, every setting, the generator's source; written first
                               (status "started") and last, so an incomplete set is recognisable
-    <stem>_progress.mp4       with --video (or .gif with --video-format gif): the optimisation
+    <stem>_progress.gif|mp4   with --gif or --mp4: the optimisation, target | current
 With --outdir also `manifest.jsonl`, one row per output (invert.pipeline.manifest).
 
 Exit codes: 0 every input projected (now or by an earlier run of the same command); 1 an error stopped the
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import click
 
+from invert.cli.deprecated import RenamedOption
 from invert.cli.options import FiniteFloat, device_option, force_option
-from invert.faces import DEFAULT_MIN_SCORE
+from invert.limits import MIN_FACE_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -117,19 +118,22 @@ def _tune_rank(ctx, param, value):
 @click.option("--all-faces", is_flag=True, help="Project every face, as <stem>_face{K}.")
 @click.option("--upsample", default=1, show_default=True, type=click.IntRange(0, 3),
               help="Face detector upsampling (finds smaller faces; slower).")
-@click.option("--min-face-score", default=DEFAULT_MIN_SCORE, show_default=True, type=FiniteFloat(min=0),
+@click.option("--min-face-score", default=MIN_FACE_SCORE, show_default=True, type=FiniteFloat(min=0),
               help="Ignore detections the face detector scores lower (a clear frontal face scores about 1).")
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), metavar="LATENT.npy",
               help="Continue from a saved latent (one image only); its <stem>_noise.npz is used when present.")
 @click.option("--resume-noise", type=click.Path(dir_okay=False, path_type=Path), metavar="NOISE.npz",
               help="Noise maps to continue from (default: the one beside --resume, if any).")
-@click.option("--video", is_flag=True, help="Also write the optimisation as an animation.")
-@click.option("--video-format", type=click.Choice(["mp4", "gif"]), default="mp4", show_default=True,
-              help="Format of the --video animation.")
-@click.option("--video-every", type=click.IntRange(min=1), metavar="K",
-              help="A frame every K steps (default: about 100 frames in all).")
+@click.option("--gif", is_flag=True, help="Also write the optimisation as an animation, <stem>_progress.gif "
+                                            "(target | current).")
+@click.option("--mp4", is_flag=True, help="Also write the optimisation as an animation, <stem>_progress.mp4 "
+                                            "(H.264; target | current).")
+@click.option("--video", is_flag=True, hidden=True)  # deprecated: --mp4 (or --gif with --video-format gif)
+@click.option("--video-format", type=click.Choice(["mp4", "gif"]), hidden=True)  # deprecated: --gif / --mp4
+@click.option("--frame-every", "frame_every", type=click.IntRange(min=1), metavar="K", cls=RenamedOption,
+              old=["--video-every"], help="A frame of the animation every K steps (default: about 100 in all).")
 @click.option("--fps", default=10.0, show_default=True, type=FiniteFloat(min=0.1, max=100),
-              help="Frames per second of the --video animation.")
+              help="Frames per second of the animation.")
 @click.option("--vgg-weights", metavar="PATH|random[:SEED]",
               help="torchvision's vgg16-397923af.pth (default: torch hub cache, then download). "
                    "'random' = random weights, for tests only.")
@@ -148,9 +152,9 @@ def _tune_rank(ctx, param, value):
 def project(ctx, images, generator, outdir, recursive, list_file, workers, steps, lr, space, loss_kind, mse_weight,
             perceptual_weight, init, seed, noise, noise_steps, noise_lr, noise_perceptual_weight, noise_regularize,
             noise_renormalize, tune, tune_steps, tune_lr, tune_rank, tune_locality, mask, batch_size, align,
-            landmarks_path, face_index, all_faces, upsample, min_face_score, resume, resume_noise, video,
-            video_format, video_every, fps, vgg_weights, amp, channels_last, compile_, compile_mode, tf32, threads,
-            device, force):
+            landmarks_path, face_index, all_faces, upsample, min_face_score, resume, resume_noise, gif, mp4,
+            video, video_format, frame_every, fps, vgg_weights, amp, channels_last, compile_, compile_mode, tf32,
+            threads, device, force):
     """Project IMAGES (files, folders or glob patterns) into a generator and save latents and images.
 
     Photos that cannot be used (unreadable, no face) are reported and skipped; the others go on. Run the
@@ -171,17 +175,16 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
     import torch
 
     from invert.cli import interrupt_exit_code
+    from invert.cli.verbosity import show_progress
     from invert.errors import InvertError
     from invert.pipeline import RunSettings, TargetOptions, TuneOptions, enumerate_inputs, folder_locks, \
         project_dataset, run_folders
     from invert.pipeline.distributed import Coordinator, device_for, from_environment
 
     _check_usage(ctx, images=images, list_file=list_file, all_faces=all_faces, face_index=face_index,
-                 resume=resume, resume_noise=resume_noise, tune=tune)
-    if mask is not None and align:
-        raise InvertError("--mask needs --no-align: alignment moves the face but not the mask. Align the photo "
-                          "first (stylegan-invert align), draw the mask on the aligned image, then project "
-                          "that with --no-align --mask")
+                 resume=resume, resume_noise=resume_noise, tune=tune, mask=mask, align=align)
+    animation = _animation_format(ctx, gif=gif, mp4=mp4, video=video, video_format=video_format,
+                                  frame_every=frame_every)
     ranks = from_environment()
     dev = device_for(ranks, device)
     if threads:
@@ -202,7 +205,7 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
             tune_perceptual = _tune_perceptual(models, loss_kind, vgg_weights, dev) if tune else None
             _bf16_tip(amp, dev)
             total_steps = steps + (noise_steps if noise else 0)
-            progress = sys.stderr.isatty() and ranks.is_main  # one rank's bars: the ranks share a terminal
+            progress = show_progress() and ranks.is_main  # one rank's bars: the ranks share a terminal
             settings = RunSettings(
                 targets=TargetOptions(resolution=G.resolution, align=align, face_index=face_index,
                                       all_faces=all_faces, landmarks_path=_str(landmarks_path), upsample=upsample,
@@ -216,8 +219,8 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
                 tune=TuneOptions(steps=tune_steps, lr=tune_lr, rank=tune_rank, locality=tune_locality, seed=seed)
                 if tune else None,
                 generator_spec=spec, outdir=_str(outdir),
-                video_format=video_format if video else None,
-                video_every=(video_every or max(1, total_steps // 100)) if video else 0, fps=fps,
+                video_format=animation,
+                video_every=(frame_every or max(1, total_steps // 100)) if animation else 0, fps=fps,
                 batch_size=batch_size, workers=_workers(workers, dev), force=force,
                 resume_paths=tuple(str(p) for p in (resume, resume_noise) if p is not None), progress=progress)
             printer = _Printer(ctx.command, show_bar=progress)
@@ -238,10 +241,14 @@ def project(ctx, images, generator, outdir, recursive, list_file, workers, steps
         sys.exit(EXIT_INCOMPLETE)
 
 
-def _check_usage(ctx, *, images, list_file, all_faces, face_index, resume, resume_noise, tune):
+def _check_usage(ctx, *, images, list_file, all_faces, face_index, resume, resume_noise, tune, mask, align):
     """Option combinations that make no sense: usage errors (exit 2) before anything is read."""
     if not images and list_file is None:
         raise click.UsageError("give the images to project (files, folders or patterns), or --list FILE")
+    if mask is not None and align:
+        raise click.UsageError("--mask needs --no-align: alignment moves the face but not the mask. Align the "
+                               "photo first (stylegan-invert align), draw the mask on the aligned image, then "
+                               "project that with --no-align --mask")
     if all_faces and face_index is not None:
         raise click.UsageError("--face-index and --all-faces exclude each other")
     if resume_noise is not None and resume is None:
@@ -253,6 +260,25 @@ def _check_usage(ctx, *, images, list_file, all_faces, face_index, resume, resum
             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT):
                 flag = "--" + name.replace("_", "-")
                 raise click.UsageError(f"{flag} needs --tune")
+
+
+def _animation_format(ctx, *, gif, mp4, video, video_format, frame_every):
+    """'gif', 'mp4' or None from --gif/--mp4 (and the deprecated --video [--video-format F])."""
+    from invert.cli.deprecated import note
+
+    if video or video_format is not None:
+        old = "--video" + (f" --video-format {video_format}" if video_format is not None else "")
+        new = "--gif" if video_format == "gif" else "--mp4"
+        if gif or mp4:
+            raise click.UsageError(f"{old} is the old spelling of {new}; give --gif or --mp4 only", ctx=ctx)
+        note(old, new)
+        gif, mp4 = video_format == "gif", video_format != "gif"
+    if gif and mp4:
+        raise click.UsageError("--gif and --mp4 exclude each other in project: the optimisation is written as "
+                               "one animation", ctx=ctx)
+    if frame_every is not None and not (gif or mp4):
+        raise click.UsageError("--frame-every spaces the animation's frames; add --gif or --mp4", ctx=ctx)
+    return "gif" if gif else "mp4" if mp4 else None
 
 
 def _check_before_work(*, outdir, mask, align, landmarks_path, upsample):
