@@ -243,3 +243,28 @@ def test_without_a_generator_ffhq_1024_is_used_and_named_in_the_record(fake_ffhq
     # the edit finds the generator through the record, with no -g, and the published direction by its name
     edit = CliRunner().invoke(main, ["edit", "face.npy", "--boundary", "smile", "--strength", "2"])
     assert edit.exit_code == 0, edit.output
+
+
+def test_a_tuned_projection_edits_through_its_tuned_generator(fake_ffhq, tmp_path, monkeypatch):
+    """`project face.png --tune`, then the headline edit as written: the edited image is rendered through the
+    photo's tuned generator (found through the latent's record), not through the plain network."""
+    from invert.checkpoints import load_generator
+    from invert.render import render
+    from invert.tuning import tuned_generator
+
+    G = load_generator("ffhq-1024")
+    monkeypatch.chdir(tmp_path)
+    save_png(tmp_path / "face.png", render_in_domain(G, 1, seed=3)[0])
+    result = invoke("face.png", "--steps", "4", "--vgg-weights", "random", "--no-align", "--tune", "--tune-steps",
+                    "20", "--tune-lr", "3e-3")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "face.json").read_text())["tuned"] == "face_tuned.safetensors"
+
+    edit = CliRunner().invoke(main, ["edit", "face.npy", "--boundary", "smile", "--strength", "2"])
+    assert edit.exit_code == 0, edit.output
+    edited = np.load(tmp_path / "face_smile+2.0.npy")
+    tuned = tuned_generator(G, tmp_path / "face_tuned.safetensors")
+    through_tuned, through_plain = render(tuned, edited[None])[0], render(G, edited[None])[0]
+    assert np.abs(through_tuned.astype(int) - through_plain.astype(int)).max() > 8  # tuning changed the image
+    np.testing.assert_array_equal(decode(tmp_path / "face_smile+2.0.png"), through_tuned)
+    assert json.loads((tmp_path / "face_smile+2.0.json").read_text())["tuned"] == "face_tuned.safetensors"
