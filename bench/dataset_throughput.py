@@ -26,7 +26,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ASTRONAUT = HERE.parent.parent / "shared" / "fixtures" / "images" / "astronaut.png"
+
+
+def astronaut_photo():
+    """The fixtures' astronaut photo, found as the tests find the fixtures (quality.fixtures_dir)."""
+    sys.path.insert(0, str(HERE))
+    from quality import fixtures_dir
+
+    return fixtures_dir().parent / "images" / "astronaut.png"
 
 
 def make_photos(folder, count, size, source):
@@ -69,7 +76,7 @@ def main():
     parser.add_argument("--settings", default="0,4,4/1")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--photo", default=str(ASTRONAUT))
+    parser.add_argument("--photo", help="the photo to copy (default: the fixtures' astronaut.png)")
     parser.add_argument("--note", default="")
     args = parser.parse_args()
 
@@ -77,7 +84,7 @@ def main():
     scratch = Path(tempfile.mkdtemp(prefix="throughput-"))
     try:
         photos = scratch / "photos"
-        make_photos(photos, args.count, args.size, args.photo)
+        make_photos(photos, args.count, args.size, args.photo or astronaut_photo())
         runs = []
         for repeat in range(args.repeats):
             for workers in counts:
