@@ -1,5 +1,6 @@
 """`stylegan-invert boundaries train|discover|list|register` through click, on random:32 and the tiny ada fixture."""
 import json
+import logging
 import re
 
 import numpy as np
@@ -67,17 +68,22 @@ def test_train_from_own_scores_registers_and_edits_by_name(tmp_path, spec):
     np.testing.assert_allclose(np.load(tmp_path / "photo_glasses+2.0.npy"), w + 2 * normal, atol=1e-5)
 
 
-def test_train_wp_space_and_no_register(tmp_path):
+@pytest.mark.parametrize("spelling", ["w+", "wp"])  # wp: the old spelling, with a deprecation note
+def test_train_w_plus_space_and_no_register(tmp_path, caplog, spelling):
     G = load(RANDOM)
     planted(tmp_path, G, n=60)
     out = tmp_path / "b" / "g_wp.npy"
-    result = run("boundaries", "train", "-g", RANDOM, "--attribute", "glasses", "--space", "wp", "--latents",
-                 tmp_path / "codes.npy", "--scores", tmp_path / "scores.csv", "--ratio", 0.5, "--out", out,
-                 "--no-register")
+    with caplog.at_level(logging.WARNING):
+        result = run("boundaries", "train", "-g", RANDOM, "--attribute", "glasses", "--space", spelling,
+                     "--latents", tmp_path / "codes.npy", "--scores", tmp_path / "scores.csv", "--ratio", 0.5,
+                     "--out", out, "--no-register")
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (G.num_ws, G.w_dim)
     assert not lib.user_manifest_path().exists()
-    assert json.loads(out.with_suffix(".json").read_text())["space"] == "wp"
+    assert json.loads(out.with_suffix(".json").read_text())["space"] == "wp"  # InterfaceGAN's name, in the file
+    notes = [r.getMessage() for r in caplog.records if r.name == "invert.cli.deprecated"]
+    assert notes == (["--space wp is deprecated and will be removed in the next release; use --space w+"]
+                     if spelling == "wp" else [])
 
 
 def test_train_builtin_attribute_with_a_scorer(tmp_path, monkeypatch):

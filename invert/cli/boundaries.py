@@ -19,6 +19,16 @@ def boundaries():
     """
 
 
+def _space(ctx, param, value):
+    """--space w|w+ -> the library's 'w' | 'wp' (InterfaceGAN's name for W+). The old spelling 'wp' is still
+    accepted, with a note: every command spells W+ 'w+'."""
+    if value == "wp":
+        from invert.cli.deprecated import note
+
+        note("--space wp", "--space w+")
+    return "wp" if value in ("w+", "wp") else value
+
+
 @boundaries.command()
 @generator_option
 @click.option("--attribute", required=True, metavar="NAME",
@@ -31,7 +41,8 @@ def boundaries():
 @click.option("--scores", "scores_path", type=click.Path(dir_okay=False), default=None,
               help="Their scores or labels, one per latent in the same order (CSV: one column, or a column "
                    "named 'score' under a header row; empty = no score).")
-@click.option("--space", type=click.Choice(["w", "wp"]), default="w", show_default=True,
+@click.option("--space", type=click.Choice(["w", "w+", "wp"]), default="w", show_default=True, metavar="[w|w+]",
+              callback=_space,
               help="Classify W codes (one direction for every layer) or whole W+ codes (per-layer directions).")
 @click.option("--ratio", type=FiniteFloat(min=0, max=0.5, min_open=True), default=0.02, show_default=True,
               help="Keep the top and bottom RATIO of the samples by score (InterfaceGAN's 2%).")
@@ -41,7 +52,7 @@ def boundaries():
               help="Images rendered and scored per batch.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the samples and the validation split.")
 @click.option("--name", default=None,
-              help="Name to register it under. [default: the attribute, plus _wp for --space wp]")
+              help="Name to register it under. [default: the attribute, plus _wp for --space w+]")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Boundary .npy (a .json sidecar goes beside it). "
                    "[default: $STYLEGAN_INVERT_HOME/boundaries/<fingerprint[:16]>/NAME.npy]")

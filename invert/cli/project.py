@@ -69,7 +69,7 @@ def _tune_rank(ctx, param, value):
               help="W+ optimisation steps (Image2StyleGAN ran 5000; see bench/README.md).")
 @click.option("--lr", default=0.01, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Adam learning rate of the W+ stage.")
-@click.option("--space", type=click.Choice(["w+", "w"]), default="w+", show_default=True,
+@click.option("--space", type=click.Choice(["w+", "w"]), default="w+", show_default=True, metavar="[w|w+]",
               help="Optimise one w per layer (w+) or one w for all layers (w).")
 @click.option("--loss", "loss_kind", type=click.Choice(["vgg", "lpips"]), default="vgg", show_default=True,
               help="Perceptual term: Image2StyleGAN's VGG16 feature MSE, or LPIPS (VGG).")
