@@ -10,8 +10,9 @@ Makes `count` copies of the astronaut test photo (upscaled to size x size, so th
 face costs what a camera photo's does), then runs the command as a user would, in a fresh process per run,
 once per worker count and repeat, alternating the settings so that a change in the machine's load hits
 each alike. Reports the wall time of the whole command (start-up, generator, alignment, optimisation,
-writing) and images per hour; the first run of each setting in a fresh folder. Results go to
-bench/results/dataset-throughput-<device>-<date>.{json,md}.
+writing), images per hour and the speed-up against the first setting's run of the same repeat; every run
+in a fresh folder. Results go to bench/results/dataset-throughput-<device>-<date>.{json,md};
+`--report JSON` rewrites the .md of an earlier run.
 """
 import argparse
 import datetime
@@ -78,7 +79,12 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--photo", help="the photo to copy (default: the fixtures' astronaut.png)")
     parser.add_argument("--note", default="")
+    parser.add_argument("--report", metavar="JSON", help="only rewrite the .md of an earlier run's .json")
     args = parser.parse_args()
+    if args.report:
+        data = json.loads(Path(args.report).read_text())
+        Path(args.report).with_suffix(".md").write_text(report(data["setup"], data["runs"]))
+        return
 
     counts = args.settings.split(",")
     scratch = Path(tempfile.mkdtemp(prefix="throughput-"))
@@ -103,23 +109,36 @@ def main():
     setup = {"count": args.count, "size": args.size, "generator": args.generator, "steps": args.steps,
              "batch_size": args.batch_size, "device": args.device, "cpus": os.cpu_count(),
              "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-             "date": date, "note": args.note}
-    best = {w: max(r["images_per_hour"] for r in runs if r["workers"] == w) for w in counts}  # w: "4/1"
+             "date": date, "note": args.note, "settings": counts}
     stem = HERE / "results" / f"dataset-throughput-{args.device.split(':')[0]}-{date}"
-    stem.with_suffix(".json").write_text(json.dumps({"setup": setup, "runs": runs, "best": best}, indent=2) + "\n")
-    lines = [f"# `project` over a folder: images per hour, {args.device}, {date}", "",
-             f"{args.count} photos of {args.size}x{args.size} (the astronaut, upscaled; aligned with dlib), "
-             f"generator `{args.generator}`, {args.steps} W+ steps, batch {args.batch_size}, random VGG16 weights; "
-             f"{os.cpu_count()} CPU(s), torch {torch.__version__}. Wall time of the whole command, fresh process "
-             f"per run, settings alternated.", ""]
-    if args.note:
-        lines += [args.note, ""]
-    lines += ["| workers[/threads] | run | seconds | images/hour | load average before |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['workers']} | {r['repeat'] + 1} | {r['seconds']:.1f} | {r['images_per_hour']:,} | "
-              f"{r['load_before'] if r['load_before'] is not None else ''} |" for r in runs]
-    lines += ["", "Best of the runs: " + ", ".join(f"{w}: {best[w]:,} images/hour" for w in counts) + "."]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    stem.with_suffix(".json").write_text(json.dumps({"setup": setup, "runs": runs}, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(report(setup, runs))
     print(f"written to {stem}.md and .json")
+
+
+def report(setup, runs):
+    """The Markdown table of one benchmark run: each run's time and its speed relative to the run with the
+    first setting (the baseline, normally --workers 0) of the same repeat."""
+    counts = setup["settings"]
+    baseline = {r["repeat"]: r["seconds"] for r in runs if r["workers"] == counts[0]}
+    lines = [f"# `project` over a folder: images per hour, {setup['device']}, {setup['date']}", "",
+             f"{setup['count']} photos of {setup['size']}x{setup['size']} (the astronaut, upscaled; aligned with "
+             f"dlib), generator `{setup['generator']}`, {setup['steps']} W+ steps, batch {setup['batch_size']}, "
+             f"random VGG16 weights; {setup['cpus']} CPU(s), torch {setup['torch']}. Wall time of the whole "
+             "command, fresh process per run, settings alternated; speed-up against the same repeat's "
+             f"`--workers {counts[0]}` run.", ""]
+    if setup.get("note"):
+        lines += [setup["note"], ""]
+    lines += ["| workers[/threads] | run | seconds | images/hour | speed-up | load average before |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        load = f"{r['load_before']:.2f}" if r["load_before"] is not None else ""
+        lines.append(f"| {r['workers']} | {r['repeat'] + 1} | {r['seconds']:.1f} | {r['images_per_hour']:,} | "
+                     f"{baseline[r['repeat']] / r['seconds']:.2f}x | {load} |")
+    ratios = {w: [baseline[r["repeat"]] / r["seconds"] for r in runs if r["workers"] == w] for w in counts}
+    lines += ["", "Speed-up range per setting: " + ", ".join(
+        f"{w}: {min(v):.2f}-{max(v):.2f}x" for w, v in ratios.items()) + "."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

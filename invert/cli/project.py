@@ -63,8 +63,8 @@ def _tune_rank(ctx, param, value):
                    "Relative paths are relative to FILE's folder.")
 @click.option("--workers", type=click.IntRange(min=0), metavar="N",
               help="Processes that read and align photos while the device optimises (0: the main process "
-                   "does it between batches). [default: 4 on a GPU; 0 on a CPU, whose cores the optimisation "
-                   "needs (bench/results/dataset-throughput-*)]")
+                   "does it between batches). [default: 4 on a GPU; 0 on a CPU, where they share the "
+                   "optimisation's cores (bench/README.md)]")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(min=0),
               help="W+ optimisation steps (Image2StyleGAN ran 5000; see bench/README.md).")
 @click.option("--lr", default=0.01, show_default=True, type=FiniteFloat(min=0, min_open=True),
@@ -365,8 +365,8 @@ def _tune_perceptual(models, loss_kind, vgg_weights, device):
 
 
 def _workers(workers, device):
-    """--workers, or its default: DataLoader workers keep a GPU fed; on a CPU they take cores from the
-    optimisation, whose torch threads then wait for each other (measured slower on a busy 2-core machine)."""
+    """--workers, or its default: DataLoader workers keep a GPU fed; on a CPU they share the optimisation's
+    cores (4 workers: 1.02-1.13x on 2 cores with alignment at its heaviest, 20 steps; less at 1000), so none."""
     if workers is not None:
         return workers
     return 4 if device.type in ("cuda", "mps") else 0
