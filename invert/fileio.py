@@ -240,6 +240,20 @@ def locked(path, *, wait=True, what=None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def open_input(path, *, what, error, mode="rb", **kwargs):
+    """Open the input file `path` for reading; a missing file, a folder or an unreadable file is an `error`
+    (an InvertError class) in one line naming `what` the file is ('tuned update', 'list file')."""
+    path = Path(path)
+    try:
+        return open(path, mode, **kwargs)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"expected {'an' if what[0] in 'aeiou' else 'a'} {what} file, got a directory: {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
 def sha256_file(path):
     """Hex sha256 of the file at `path`, read in 4 MiB chunks (the package's one file-hash helper)."""
     import hashlib

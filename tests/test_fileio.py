@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from invert.errors import InvertError, OutputError, OutputExistsError
-from invert.fileio import (NpyStream, atomic_open, atomic_path, check_writable, locked, same_file, save_bytes,
-                           save_json, save_npy, save_npz)
+from invert.fileio import (NpyStream, atomic_open, atomic_path, check_writable, locked, open_input, same_file,
+                           save_bytes, save_json, save_npy, save_npz)
 
 
 def listing(folder):
@@ -277,3 +277,21 @@ def test_sha256_file_matches_hashlib_across_chunks(tmp_path):
     assert sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
     with pytest.raises(FileNotFoundError):
         sha256_file(tmp_path / "missing")
+
+
+def test_open_input_names_what_is_wrong_in_one_line(tmp_path):
+    class NotReadable(InvertError):
+        pass
+
+    (tmp_path / "list.txt").write_text("a.png\n")
+    with open_input(tmp_path / "list.txt", what="list file", error=NotReadable, mode="r") as handle:
+        assert handle.read() == "a.png\n"
+    with pytest.raises(NotReadable, match=f"^list file not found: {tmp_path / 'nope.txt'}$"):
+        open_input(tmp_path / "nope.txt", what="list file", error=NotReadable)
+    with pytest.raises(NotReadable, match=f"^expected an image file, got a directory: {tmp_path}$"):
+        open_input(tmp_path, what="image", error=NotReadable)
+    if os.geteuid() != 0:  # root reads anything
+        (tmp_path / "secret").write_text("x")
+        (tmp_path / "secret").chmod(0)
+        with pytest.raises(NotReadable, match="^cannot read list file .*secret: Permission denied$"):
+            open_input(tmp_path / "secret", what="list file", error=NotReadable)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invert.errors import ImageError
+from invert.fileio import open_input
 from invert.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -126,14 +127,7 @@ def _from_list(list_file):
 def read_list(list_file):
     """The paths in a list file, as written (see the module doc for the format)."""
     list_file = Path(list_file)
-    try:
-        handle = open(list_file, encoding="utf-8-sig", newline="")
-    except FileNotFoundError:
-        raise ImageError(f"list file not found: {list_file}") from None
-    except IsADirectoryError:
-        raise ImageError(f"expected a list file, got a directory: {list_file}") from None
-    except OSError as exc:
-        raise ImageError(f"cannot read list file {list_file}: {exc.strerror or exc}") from None
+    handle = open_input(list_file, what="list file", error=ImageError, mode="r", encoding="utf-8-sig", newline="")
     count = 0
     try:
         with handle:

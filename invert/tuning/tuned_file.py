@@ -135,14 +135,13 @@ def _synthesis_order(key):
 
 
 def _read(path):
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise TuningError(f"tuned update not found: {path}") from None
-    except IsADirectoryError:
-        raise TuningError(f"expected a tuned-update file, got a directory: {path}") from None
-    except OSError as exc:
-        raise TuningError(f"cannot read tuned update {path}: {exc.strerror or exc}") from None
+    from invert.fileio import open_input
+
+    with open_input(path, what="tuned update", error=TuningError) as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise TuningError(f"cannot read tuned update {path}: {exc.strerror or exc}") from None
 
 
 def _header(path, data):
