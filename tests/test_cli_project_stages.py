@@ -191,6 +191,37 @@ def test_out_of_memory_is_one_line_and_keeps_the_earlier_stage(photo, tiny, tmp_
         assert not (out / "face.npy").exists()
 
 
+def test_out_of_memory_in_tuning_keeps_the_batch_and_each_image_its_own_tuning(tmp_path, tiny, G, monkeypatch):
+    """Two photos tuned one after the other: the first is tuned and written with its own update; running out
+    of memory on the second stops the run with one line (no --batch-size hint: tuning takes one image) and
+    writes the second's projection, marked failed, with no tuned files."""
+    import invert.tuning
+
+    for i in range(2):
+        save_png(tmp_path / f"p{i}.png", render_in_domain(G, 1, seed=10 + i)[0])
+    real_tune, calls = invert.tuning.tune, []
+
+    def second_runs_out(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_tune(*args, **kwargs)
+
+    monkeypatch.setattr(invert.tuning, "tune", second_runs_out)
+    out = tmp_path / "out"
+    result = invoke(tmp_path / "p0.png", tmp_path / "p1.png", "-g", tiny, *QUICK, "--tune", "--tune-steps", "3",
+                    "--batch-size", "2", "--outdir", out)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: out of memory while tuning the generator at 32x32 (tuning takes one image at a time: project "
+        "without --tune, or on a device with more memory)")
+    assert metrics_of(out, "p0")["status"] == "projected" and (out / "p0_tuned.safetensors").is_file()
+    assert metrics_of(out, "p1")["status"] == "failed" and not (out / "p1_tuned.safetensors").exists()
+    assert np.load(out / "p1.npy").shape == (G.num_ws, G.w_dim)
+    assert "tuned" not in json.loads((out / "p1.json").read_text()) or \
+        json.loads((out / "p1.json").read_text())["tuned"] is None
+
+
 def test_noise_map_options_reach_the_projector(photo, tiny, tmp_path):
     out = tmp_path / "out"
     result = invoke(photo, "-g", tiny, *QUICK, "--noise", "--noise-steps", "3", "--noise-regularize", "1e3",

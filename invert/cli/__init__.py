@@ -160,7 +160,7 @@ def one_line(exc, *, command=None):
     message = " ".join(str(exc).split()) or exc.__class__.__name__
     memory = _out_of_memory(exc)
     if memory is not None:
-        return _with_hints(memory, ("batch_size",), command)
+        return _with_hints(memory, exc.remedies if isinstance(exc, InvertError) else ("batch_size",), command)
     if isinstance(exc, InvertError):
         return _with_hints(message, exc.remedies, command)
     if isinstance(exc, OSError) and exc.filename:

@@ -158,17 +158,20 @@ def _tune_each(G, result, *, settings, perceptual):
     for outcome in remaining:
         if outcome.status != PROJECTED:
             continue
+        tuning = None
         try:
             tuning = tune(G, outcome.ws, outcome.target.image, noise=outcome.noise, steps=options.steps, lr=options.lr,
                           rank=check_rank(options.rank), perceptual=perceptual, mask=outcome.target.mask,
                           locality=options.locality, seed=options.seed, progress=settings.progress)
         except KeyboardInterrupt:
-            tuning = None
             result.interrupted = True
         except Exception as exc:  # noqa: BLE001 - keep the projection
             if _is_out_of_memory(exc):
                 outcome.status, outcome.error = FAILED, "tuning: out of memory"
-                result.stop = _memory_error(exc, [outcome.target], G, "tuning")
+                result.stop = exc if isinstance(exc, InvertError) else OutOfMemoryError(
+                    f"out of {_memory_kind(G)} while tuning the generator at {G.resolution}x{G.resolution} "
+                    "(tuning takes one image at a time: project without --tune, or on a device with more "
+                    "memory)", remedies=())
             else:
                 outcome.status, outcome.error = FAILED, f"tuning: {_one_line(exc)}"
                 continue
@@ -211,9 +214,12 @@ def _memory_error(exc, targets, G, doing):
     """OutOfMemoryError saying what ran out while doing what (its remedy: a smaller batch)."""
     if isinstance(exc, InvertError):
         return exc
-    where = "GPU memory" if G.w_avg.device.type == "cuda" else "memory"
-    return OutOfMemoryError(f"out of {where} while {doing} a batch of {len(targets)} image(s) at "
+    return OutOfMemoryError(f"out of {_memory_kind(G)} while {doing} a batch of {len(targets)} image(s) at "
                             f"{G.resolution}x{G.resolution}")
+
+
+def _memory_kind(G):
+    return "GPU memory" if G.w_avg.device.type == "cuda" else "memory"
 
 
 def _one_line(exc):
