@@ -292,6 +292,35 @@ def test_two_runs_into_one_folder_are_refused(tmp_path):
                   tmp_path / "out").exit_code == 0
 
 
+def test_outputs_of_another_photo_with_the_same_name_are_never_taken_for_this_ones(tmp_path):
+    """a/x.png projected into out/, then b/x.png (another photo, same size) into the same out/: its outputs would
+    have the same names. It is refused, naming both, rather than counted as already projected; so is a.png
+    edited since; --force projects it."""
+    rng = np.random.default_rng(3)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / folder / "x.png")
+    assert (tmp_path / "a" / "x.png").stat().st_size == (tmp_path / "b" / "x.png").stat().st_size
+    out = tmp_path / "out"
+    common = ["-g", "random:32", "--no-align", *QUICK, "--outdir", out]
+    assert invoke(tmp_path / "a" / "x.png", *common).exit_code == 0
+    first = np.load(out / "x.npy")
+    other = invoke(tmp_path / "b" / "x.png", *common)
+    assert other.exit_code == 1
+    assert other.stderr.startswith(f"Error: {out / 'x_metrics.json'} exists: it was projected from another photo, "
+                                   f"{tmp_path / 'a' / 'x.png'} (x.png, 4,")
+    assert other.stderr.rstrip().endswith("pass --force to overwrite it")
+    np.testing.assert_array_equal(np.load(out / "x.npy"), first)  # untouched
+    # the same photo again: already projected; edited since: refused too
+    again = invoke(tmp_path / "a" / "x.png", *common)
+    assert again.exit_code == 0 and again.stdout == ""
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a" / "x.png")
+    assert invoke(tmp_path / "a" / "x.png", *common).exit_code == 1
+    forced = invoke(tmp_path / "b" / "x.png", *common, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads((out / "x_metrics.json").read_text())["input"] == str(tmp_path / "b" / "x.png")
+
+
 def test_a_list_file_with_spaces_and_unicode(tmp_path, monkeypatch):
     data = tmp_path / "my data"
     names = ["holiday photo 1.png", "Zoë et été.png", "日本/写真 2.png"]

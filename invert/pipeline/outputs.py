@@ -20,7 +20,8 @@ So an incomplete set is always detectable: its metrics say "started" (killed), "
 - partial   metrics of the same command with another status, or with a missing or broken file:
             project it again, replacing those files (they are this command's own unfinished outputs);
 - conflict  files there that another command wrote (other settings, another generator, no metrics
-            at all): never replaced without `force`.
+            at all), or that were projected from another photo with the same output names (another folder's
+            x.jpg, or x.jpg edited since: `input_file`, see `input_identity`): never replaced without `force`.
 """
 import json
 import logging
@@ -80,6 +81,28 @@ def touched_paths(paths):
     return list(dict.fromkeys([*paths.values(), *latent_paths(paths["latent"])]))
 
 
+def input_identity(path):
+    """What tells one input photo from another with the same output names, without reading it whole: its
+    file name, size, and the sha256 of its first and last 64 KiB (where two photos of the same size
+    differ; a copy to another machine keeps all three). Recorded in the metrics as `input_file`; None when
+    the file cannot be read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            digest = hashlib.sha256(handle.read(_ENDS))
+            if size > _ENDS:
+                handle.seek(max(_ENDS, size - _ENDS))
+                digest.update(handle.read(_ENDS))
+    except OSError:
+        return None
+    return {"name": Path(path).name, "size": size, "sha256_ends": digest.hexdigest()}
+
+
+_ENDS = 64 * 1024
+
+
 def read_metrics(path):
     """The metrics JSON at `path` as a dict; None when there is none; {} when it is not ours or unreadable."""
     try:
@@ -106,15 +129,16 @@ def examine(item, *, outdir, key, all_faces, noise_file, tune, video_format, lat
     """Sort the earlier outputs of input `item` (an InputFile) for a run whose result key is `key`."""
     folder = output_folder(item, outdir)
     naming = dict(noise_file=noise_file, tune=tune, video_format=video_format)
+    check = dict(key=key, latent_shape=latent_shape, source=item.path)
     first = output_paths(target_stem(item, 0 if all_faces else None), folder, **naming)
-    states = [_examine_target(first, key=key, latent_shape=latent_shape)]
+    states = [_examine_target(first, **check)]
     if states[0].state == COMPLETE and all_faces:
         faces = states[0].records[0].get("faces_found")
         if not isinstance(faces, int) or faces < 1:
             return Earlier(PARTIAL)
         for k in range(1, faces):
             paths = output_paths(target_stem(item, k), folder, **naming)
-            states.append(_examine_target(paths, key=key, latent_shape=latent_shape))
+            states.append(_examine_target(paths, **check))
     for state in (CONFLICT, PARTIAL, FRESH):
         found = next((s for s in states if s.state == state), None)
         if found is not None:
@@ -122,7 +146,7 @@ def examine(item, *, outdir, key, all_faces, noise_file, tune, video_format, lat
     return Earlier(COMPLETE, records=[s.records[0] for s in states])
 
 
-def _examine_target(paths, *, key, latent_shape):
+def _examine_target(paths, *, key, latent_shape, source):
     metrics = read_metrics(paths["metrics"])
     if metrics is None:
         for path in touched_paths(paths):
@@ -132,6 +156,12 @@ def _examine_target(paths, *, key, latent_shape):
     run = metrics.get("run") if isinstance(metrics.get("run"), dict) else {}
     if run.get("key") != key:
         return Earlier(CONFLICT, reason=_difference(run.get("key"), key), path=paths["metrics"])
+    earlier_source = metrics.get("input_file")
+    source = input_identity(source) if isinstance(earlier_source, dict) else None  # read only when needed
+    if source is not None and earlier_source != source:
+        return Earlier(CONFLICT, path=paths["metrics"], reason=(
+            f"it was projected from another photo, {metrics.get('input')} ({_describe(earlier_source)}; this one: "
+            f"{_describe(source)})"))
     if metrics.get("status") != PROJECTED:
         return Earlier(PARTIAL)
     listed = metrics.get("outputs") if isinstance(metrics.get("outputs"), dict) else {}
@@ -153,6 +183,13 @@ def _latent_fits(path, shape):
         return not arrays.is_archive and list(arrays.check(None)) == list(shape)
     except LatentError:
         return False
+
+
+def _describe(identity):
+    try:
+        return f"{identity['name']}, {identity['size']:,} bytes, content {str(identity['sha256_ends'])[:12]}"
+    except (KeyError, TypeError, ValueError):
+        return "unknown"
 
 
 def _difference(earlier, now):

@@ -10,7 +10,7 @@ meanwhile is never replaced (OutputExistsError). The final metrics always replac
 import datetime
 import logging
 
-from invert.pipeline.outputs import STARTED
+from invert.pipeline.outputs import STARTED, input_identity
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,9 @@ def write_claim(paths, *, input_path, target, run, overwrite):
     """Write the "started" metrics of a target about to be written (see the module doc)."""
     from invert.fileio import save_json
 
-    save_json(paths["metrics"], {"status": STARTED, "input": str(input_path), "face_index": target.face,
-                                 "run": run, "outputs": {name: str(path) for name, path in paths.items()}},
+    save_json(paths["metrics"], {"status": STARTED, "input": str(input_path),
+                                 "input_file": input_identity(input_path), "face_index": target.face, "run": run,
+                                 "outputs": {name: str(path) for name, path in paths.items()}},
               overwrite=overwrite)
 
 
@@ -69,7 +70,8 @@ def metrics_record(outcome, paths, *, input_path, G, settings, models, run):
     listed = {name: str(path) for name, path in paths.items() if name != "video" or outcome.projection.frames}
     record = projection_record(outcome.projection, outcome.index, target=target.image, generator=G, models=models,
                                reconstruction=outcome.image, extra={
-                                   "input": str(input_path), "aligned": settings.targets.align,
+                                   "input": str(input_path), "input_file": input_identity(input_path),
+                                   "aligned": settings.targets.align,
                                    "face_index": target.face, "face_score": target.face_score,
                                    "faces_found": target.faces_found, "outputs": listed})
     record["settings"].update(loss=settings.loss, mask=target.mask is not None)
