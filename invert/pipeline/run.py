@@ -477,16 +477,32 @@ class _Run:
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold stop signals (Ctrl-C, SIGTERM, SIGHUP) back while the block runs; they arrive when it ends."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold stop signals (Ctrl-C, SIGTERM, SIGHUP) back while the block runs; they arrive when it ends.
+
+    By swapping their handlers for ones that only note the signal, then raising the first one noted again
+    under the restored handler. (Blocking them with pthread_sigmask would not do: it blocks the calling
+    thread only, and the DataLoader's, CUDA's or tqdm's threads would still take the signal, whose Python
+    handler then runs in the main thread mid-write.) A signal the process ignores (nohup) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted = {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    noted, previous = [], {}
+
+    def note(signum, frame):
+        noted.append(signum)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is None or signal.getsignal(number) in (signal.SIG_IGN, None):
+            continue
+        previous[number] = signal.signal(number, note)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def _portable(exc):
