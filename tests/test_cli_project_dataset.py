@@ -305,12 +305,14 @@ def test_outputs_of_another_photo_with_the_same_name_are_never_taken_for_this_on
     common = ["-g", "random:32", "--no-align", *QUICK, "--outdir", out]
     assert invoke(tmp_path / "a" / "x.png", *common).exit_code == 0
     first = np.load(out / "x.npy")
+    index = (out / "manifest.jsonl").stat().st_ino
     other = invoke(tmp_path / "b" / "x.png", *common)
     assert other.exit_code == 1
     assert other.stderr.startswith(f"Error: {out / 'x_metrics.json'} exists: it was projected from another photo, "
                                    f"{tmp_path / 'a' / 'x.png'} (x.png, 4,")
     assert other.stderr.rstrip().endswith("pass --force to overwrite it")
     np.testing.assert_array_equal(np.load(out / "x.npy"), first)  # untouched
+    assert (out / "manifest.jsonl").stat().st_ino == index  # a run refused before any work leaves the index be
     # the same photo again: already projected; edited since: refused too
     again = invoke(tmp_path / "a" / "x.png", *common)
     assert again.exit_code == 0 and again.stdout == ""

@@ -1,9 +1,12 @@
 """invert.pipeline.distributed: torchrun's variables, shares of the work, devices per rank."""
+from pathlib import Path
+
 import pytest
 import torch
 
 from invert.errors import InvertError
-from invert.pipeline.distributed import Coordinator, Ranks, device_for, from_environment, shard
+from invert.pipeline.distributed import Coordinator, Ranks, check_same_inputs, device_for, from_environment, shard
+from invert.pipeline.inputs import InputFile
 
 
 def test_without_torchrun_there_is_one_process():
@@ -42,3 +45,25 @@ def test_each_rank_uses_its_own_device():
     assert device_for(Ranks(0, 2, 0, 2), torch.device("cuda")) == torch.device("cuda", 0)
     with pytest.raises(InvertError, match="on one GPU"):
         device_for(Ranks(0, 2, 0, 2), torch.device("cuda", 0))
+
+
+class _TwoRanks:
+    """A coordinator whose other rank found `other` (a list of InputFiles)."""
+
+    def __init__(self, other):
+        self.other = other
+
+    def gather(self, value):
+        import hashlib
+
+        listed = "\n".join(f"{item.path}\t{item.subfolder}" for item in self.other)
+        return [value, (len(self.other), hashlib.sha256(listed.encode()).hexdigest())]
+
+
+def test_the_ranks_must_have_found_the_same_inputs():
+    found = [InputFile(Path(f"photos/{name}.jpg")) for name in "abc"]
+    check_same_inputs(found, _TwoRanks(list(found)))  # the same: fine
+    with pytest.raises(InvertError, match=r"found different inputs \(rank 0: 3, rank 1: 2 photos"):
+        check_same_inputs(found, _TwoRanks(found[:2]))  # one still being copied
+    with pytest.raises(InvertError, match=r"rank 0: 3, rank 1: 3 photos, or as many but not the same files"):
+        check_same_inputs(found, _TwoRanks([found[0], found[2], found[1]]))  # another order

@@ -123,3 +123,17 @@ def test_earlier_outputs_are_recognised_by_their_metrics_file(tmp_path):
                                                                   "p_proj.png")]
     (tmp_path / "p_metrics.json").write_text(json.dumps({}))
     assert found(tmp_path) == [(str(tmp_path / "p.png"), "")]
+
+
+def test_the_sweep_removes_only_its_own_inputs_temporary_files(tmp_path):
+    """Temporary files a killed write left: x.jpg's are removed; those of x_face1.jpg (another input, perhaps
+    another rank's, being written right now) only belong to x.jpg when every face of x.jpg is projected."""
+    from invert.pipeline.outputs import sweep_temporary
+
+    own, faces_of_x, other = ".x.npy.0123abcd.tmp", ".x_face1_proj.png.89abcdef.tmp", ".y.npy.01234567.tmp"
+    for name in (own, faces_of_x, other):
+        (tmp_path / name).write_bytes(b"partial")
+    assert sweep_temporary([tmp_path], {(str(tmp_path), "x")}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([faces_of_x, other])
+    assert sweep_temporary([tmp_path], {(str(tmp_path), "x")}, all_faces=True) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [other]

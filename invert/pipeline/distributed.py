@@ -148,3 +148,19 @@ class Coordinator:
 def shard(items, ranks):
     """This rank's share of `items` (a list): every WORLD_SIZE-th item from its RANK on."""
     return items[ranks.rank::ranks.world_size]
+
+
+def check_same_inputs(inputs, coordinator):
+    """Every rank enumerates the inputs (InputFiles) on its own: they must have found the same list in the
+    same order, since the shares are positions in it. Not so while photos are still being copied in, for
+    example: then an InvertError on every rank, before any work."""
+    import hashlib
+
+    listed = "\n".join(f"{item.path}\t{item.subfolder}" for item in inputs)
+    digest = hashlib.sha256(listed.encode("utf-8", "surrogateescape")).hexdigest()
+    found = coordinator.gather((len(inputs), digest))
+    if len(set(found)) > 1:
+        counts = ", ".join(f"rank {rank}: {count}" for rank, (count, _) in enumerate(found))
+        raise InvertError(f"the processes of this run found different inputs ({counts} photos, or as many but not "
+                          "the same files); are photos still being added or copied? Start the run once its input "
+                          "folders are complete")

@@ -210,11 +210,13 @@ def _difference(earlier, now):
         + ")"
 
 
-def sweep_temporary(folders, stems):
+def sweep_temporary(folders, stems, *, all_faces=False):
     """Remove hidden files that a killed run left while writing an output of one of `stems` ((folder, stem)
-    pairs; every face's outputs included) into `folders` (invert.fileio's `.<name>.<8 hex>.tmp`). Only a
-    run that holds the folders' lock may call this: it is then the only writer there. Returns the count."""
+    pairs; with `all_faces`, every face's outputs `stem_face{K}`) into `folders` (invert.fileio's
+    `.<name>.<8 hex>.tmp`). Only a run that holds the folders' lock may call this, for its own inputs:
+    other writers there (other ranks) write other stems. Returns the count."""
     wanted = {(str(folder), stem) for folder, stem in stems}
+    patterns = _OUTPUT_NAMES if all_faces else _OUTPUT_NAMES[:1]  # x_face1.jpg's files are not x.jpg's
     removed = 0
     for folder in folders:
         try:
@@ -225,7 +227,7 @@ def sweep_temporary(folders, stems):
             match = _TEMPORARY.match(entry.name)
             if not match or not entry.is_file(follow_symlinks=False):
                 continue
-            names = (pattern.match(match.group("name")) for pattern in _OUTPUT_NAMES)
+            names = (pattern.match(match.group("name")) for pattern in patterns)
             if any(name and (str(folder), name.group("stem")) in wanted for name in names):
                 try:
                     os.unlink(entry.path)

@@ -37,7 +37,7 @@ from typing import Optional
 
 from invert.errors import InvertError, OutOfMemoryError, OutputError, OutputExistsError
 from invert.pipeline import manifest as manifest_files
-from invert.pipeline.distributed import Coordinator, Ranks, shard
+from invert.pipeline.distributed import Coordinator, Ranks, check_same_inputs, shard
 from invert.pipeline.outputs import (COMPLETE, CONFLICT, FAILED, FRESH, INTERRUPTED, PROJECTED, examine,
                                      output_folder, output_paths, sweep_temporary, target_stem, touched_paths)
 from invert.pipeline.stages import run_stages
@@ -174,17 +174,21 @@ class _Run:
     # --- the run ----------------------------------------------------------------------------------------
 
     def execute(self):
+        check_same_inputs(self.inputs, self.coordinator)
         self.attempt = self.coordinator.broadcast(new_attempt_id() if self.ranks.is_main else None)
         self.run_info = {"key": self.key, "attempt": self.attempt}
         if self.outdir is not None:
             self.part = manifest_files.ManifestPart(self.outdir, attempt=self.attempt, rank=self.ranks.rank)
+        planned = False
         try:
-            self._project(self._plan())
+            share = self._plan()
+            planned = True
+            self._project(share)
         finally:
             self.reporter.close()
             if self.part is not None:
                 self.part.close()
-            if not self.ranks.distributed:
+            if not self.ranks.distributed and planned:  # a run refused before any work leaves the index alone
                 self._merge_alone()
         if not self.ranks.distributed or self.summary.stopped:
             return self.summary  # a stopped rank leaves at once: the others may be gone
@@ -322,7 +326,7 @@ class _Run:
             folder = output_folder(item, self.outdir)
             folders.add(folder)
             stems.add((str(folder), target_stem(item)))
-        sweep_temporary(sorted(folders, key=str), stems)
+        sweep_temporary(sorted(folders, key=str), stems, all_faces=self.settings.targets.all_faces)
 
     # --- the work ------------------------------------------------------------------------------------
 
