@@ -113,17 +113,37 @@ def folder_locks(folders, coordinator=None):
     with contextlib.ExitStack() as stack:
         error = None
         if ranks.is_main:
+            _allow_open_files(len(folders) + 256)  # a lock holds its file open: one per folder, for the run
             try:
                 for folder in folders:
                     check_folder_for(Path(folder) / LOCK_NAME)
                     stack.enter_context(locked(Path(folder) / LOCK_NAME, wait=False, what=f"the folder {folder}"))
             except InvertError as exc:
                 error = _portable(exc)
+            except OSError as exc:  # EMFILE beyond the hard limit, or a lock file that cannot be opened
+                error = _portable(InvertError(
+                    f"cannot hold the locks of the {len(folders)} folders this run writes into ({exc.strerror or exc}); "
+                    "project into one --outdir instead"))
         if coordinator is not None:
             error = coordinator.broadcast(error)
         if error is not None:
             raise _rebuilt(error)
         yield
+
+
+def _allow_open_files(count):
+    """Raise this process's soft limit of open files towards `count` (up to the hard limit) where needed."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.debug("could not raise the open-file limit to %d: %s", wanted, exc)
 
 
 def new_attempt_id():
