@@ -323,6 +323,26 @@ def test_outputs_of_another_photo_with_the_same_name_are_never_taken_for_this_on
     assert json.loads((out / "x_metrics.json").read_text())["input"] == str(tmp_path / "b" / "x.png")
 
 
+def test_the_same_command_from_another_folder_is_the_same_command(tmp_path, monkeypatch):
+    """Files the results depend on (here the mask) count by name and content, not by the path typed: the
+    same run typed with absolute paths finds its outputs complete; another mask, or another frame spacing
+    of the animation, is another command."""
+    photo = _random_photos(tmp_path, 1)[0]
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path / "mask.png")
+    monkeypatch.chdir(tmp_path)
+    common = ["-g", "random:32", "--no-align", *QUICK, "--gif", "--frame-every", "1"]
+    assert invoke(photo.name, "--mask", "mask.png", *common, "--outdir", "out").exit_code == 0
+    again = invoke(photo, "--mask", tmp_path / "mask.png", *common, "--outdir", tmp_path / "out")
+    assert again.exit_code == 0 and again.stdout == ""
+    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(tmp_path / "mask.png")
+    other = invoke(photo.name, "--mask", "mask.png", *common, "--outdir", "out")
+    assert other.exit_code == 1 and "it was projected with other settings (mask_path" in other.stderr
+    spacing = invoke(photo.name, *common[:-1], "2", "--outdir", "out2")
+    assert spacing.exit_code == 0
+    spaced = invoke(photo.name, *common, "--outdir", "out2")
+    assert spaced.exit_code == 1 and "it was projected with other settings (video every 2 -> 1)" in spaced.stderr
+
+
 def test_a_list_file_with_spaces_and_unicode(tmp_path, monkeypatch):
     data = tmp_path / "my data"
     names = ["holiday photo 1.png", "Zoë et été.png", "日本/写真 2.png"]

@@ -202,7 +202,8 @@ def _difference(earlier, now):
     for section in now:
         old, new = earlier.get(section), now[section]
         if isinstance(old, dict) and isinstance(new, dict):
-            changed += [f"{name} {old.get(name)!r} -> {new.get(name)!r}" for name in sorted(set(old) | set(new))
+            prefix = "" if section in ("projector", "targets") else f"{section} "  # "video every 2 -> 1"
+            changed += [f"{prefix}{name} {old.get(name)!r} -> {new.get(name)!r}" for name in sorted(set(old) | set(new))
                         if old.get(name) != new.get(name)]
         elif old != new:
             changed.append(f"{section} {old!r} -> {new!r}")

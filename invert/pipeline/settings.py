@@ -5,7 +5,8 @@ what is written where.
 "the same command", so a run finds the complete outputs of an earlier one with the same key and does not
 redo them (invert.pipeline.outputs). Speed switches that leave the numbers alone up to float rounding
 (batch size, workers, threads, device, torch.compile, channels-last, TF32) are not part of it; anything
-that changes the latents or the set of files written is.
+that changes the latents or the set of files written is. Files are keyed by name and content, not by
+path (the same command typed from another folder, or on another machine, is the same command).
 """
 from dataclasses import dataclass, field
 from typing import Optional
@@ -69,7 +70,9 @@ class RunSettings:
     def result_key(self, G, *, vgg_info=None, has_init_noise=False):
         """The settings that decide the outputs, as a JSON-ready dict (see the module doc)."""
         projector = {k: v for k, v in self.projector.items() if k not in SPEED_OPTIONS}
-        targets = {k: v for k, v in vars(self.targets).items()}
+        targets = dict(vars(self.targets))
+        for name in ("landmarks_path", "mask_path"):
+            targets[name] = _file_key(targets.get(name))
         return {
             "generator": (G.source or {}).get("fingerprint"),
             "vgg16": _vgg_key(vgg_info),
@@ -77,10 +80,26 @@ class RunSettings:
             "projector": projector,
             "targets": targets,
             "tune": None if self.tune is None else vars(self.tune).copy(),
-            "resume": [str(p) for p in self.resume_paths],
+            "resume": [_file_key(p) for p in self.resume_paths],
             "noise_file": bool(self.noise or has_init_noise),
-            "video": self.video_format,
+            "video": None if not self.video_format else {"format": self.video_format, "every": self.video_every,
+                                                         "fps": self.fps},
         }
+
+
+def _file_key(path):
+    """A file the results depend on (landmark model, mask, resumed latent) by its name and content, not by
+    its path: the same command typed with a relative path, or finished on another machine, is the same."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    from invert.fileio import sha256_file
+
+    try:
+        return {"name": Path(path).name, "sha256": sha256_file(path)}
+    except OSError:
+        return {"name": Path(path).name, "sha256": None}
 
 
 def _vgg_key(info):
