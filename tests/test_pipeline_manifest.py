@@ -9,7 +9,8 @@ from invert.pipeline.targets import Problem
 
 
 def row(name, attempt, status="projected", face=None):
-    return {"input": name, "face_index": face, "attempt": attempt, "status": status, "latent": f"{name}.npy"}
+    return {"input": name, "source": os.path.abspath(name), "face_index": face, "attempt": attempt, "status": status,
+            "latent": f"{name}.npy"}
 
 
 def rows_of(path):
@@ -85,7 +86,26 @@ def test_rows_from_metrics_name_the_latent_relative_to_the_manifest(tmp_path):
                "outputs": {"latent": str(tmp_path / "sub" / "x.npy")}, "run": {"attempt": "A"},
                "finished": "2026-12-05T10:00:00+00:00"}
     made = manifest.row_from_metrics(metrics, outdir=tmp_path, rank=2)
-    assert made == {"input": "photos/x.png", "face_index": 0, "latent": "sub/x.npy", "status": "projected",
+    assert made == {"input": "photos/x.png", "source": "photos/x.png", "face_index": 0, "latent": "sub/x.npy", "status": "projected",
                     "reason": None, "psnr": 30.5, "ssim": 0.9, "lpips": None, "steps": {"w": 10, "noise": 0, "tune": 5},
                     "seconds": 1.5, "attempt": "A", "rank": 2, "finished": "2026-12-05T10:00:00+00:00"}
     assert os.path.isabs(metrics["outputs"]["latent"])
+
+
+def test_an_input_spelled_two_ways_is_one_input(tmp_path, monkeypatch):
+    """A photo skipped by a run given `photos/p.png` and projected by one given its absolute path: the
+    manifest keeps only the new row (rows name the file by its absolute path, `source`)."""
+    monkeypatch.chdir(tmp_path)
+    part = manifest.ManifestPart(tmp_path, attempt="1", rank=0)
+    part.append([manifest.problem_row("photos/p.png", Problem("skipped", "no face found"), attempt="1")])
+    part.close()
+    manifest.merge(tmp_path)
+    absolute = str(tmp_path / "photos" / "p.png")
+    metrics = {"input": absolute, "input_path": absolute, "face_index": None, "status": "projected",
+               "outputs": {"latent": str(tmp_path / "p.npy")}, "run": {"attempt": "2"}}
+    part = manifest.ManifestPart(tmp_path, attempt="2", rank=0)
+    part.append([manifest.row_from_metrics(metrics, outdir=tmp_path)])
+    part.close()
+    manifest.merge(tmp_path)
+    assert [(r["input"], r["source"], r["status"]) for r in rows_of(tmp_path / "manifest.jsonl")] == [
+        (absolute, absolute, "projected")]

@@ -1,12 +1,14 @@
 """The run manifest: `<outdir>/manifest.jsonl`, one JSON line per output (or per input that has none).
 
-    {"input": "photos/a/x.jpg", "face_index": 0, "latent": "a/x.npy", "status": "projected",
+    {"input": "photos/a/x.jpg", "source": "/data/photos/a/x.jpg", "face_index": 0, "latent": "a/x.npy",
+     "status": "projected",
      "reason": null, "psnr": 27.1, "ssim": 0.83, "lpips": 0.21, "steps": {"w": 1000, "noise": 0, "tune": 0},
      "seconds": 41.2, "attempt": "20261205T101500Z-3f9a", "rank": 0, "finished": "2026-12-05T10:17:02+00:00"}
 
 `status` is projected, interrupted, failed (the latent of an earlier stage is there; `reason` says what
 failed) or skipped (the photo cannot be used; no latent). `latent` is relative to the manifest's folder.
-`attempt` names the run that wrote the row.
+`attempt` names the run that wrote the row. `input` is the path as the command was given it, `source` the
+same file's absolute path, which identifies the input whichever way later runs spell it.
 
 How it is written without locks, also by many processes on a shared network file system: each process
 (each rank of a torchrun) appends its rows to a file of its own, `<outdir>/manifest.d/<attempt>-rank<R>.jsonl`,
@@ -39,6 +41,7 @@ def row_from_metrics(metrics, *, outdir, rank=0):
     latent = (metrics.get("outputs") or {}).get("latent")
     return {
         "input": metrics.get("input"),
+        "source": metrics.get("input_path") or metrics.get("input"),
         "face_index": metrics.get("face_index"),
         "latent": _relative(latent, outdir),
         "status": metrics.get("status"),
@@ -56,7 +59,7 @@ def problem_row(input_path, problem, *, attempt, rank=0, face_index=None):
     """The row of an input (or target) that has no latent: skipped or failed, and why."""
     import datetime
 
-    return {"input": str(input_path), "face_index": face_index, "latent": None, "status": problem.kind,
+    return {"input": str(input_path), "source": os.path.abspath(input_path), "face_index": face_index, "latent": None, "status": problem.kind,
             "reason": problem.message, "psnr": None, "ssim": None, "lpips": None, "steps": None, "seconds": None,
             "attempt": attempt, "rank": rank,
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -118,7 +121,7 @@ def known_rows(outdir):
     rows = read_rows(manifest_path(outdir))
     for part in part_files(outdir):
         rows += read_rows(part)
-    return {_row_key(row) for row in rows}
+    return {row_key(row) for row in rows}
 
 
 def merge(outdir):
@@ -133,12 +136,12 @@ def merge(outdir):
     latest = {}
     for row in rows:  # the latest attempt of each input
         attempt = str(row.get("attempt") or "")
-        if attempt >= latest.get(row["input"], ""):
-            latest[row["input"]] = attempt
+        if attempt >= latest.get(_source(row), ""):
+            latest[_source(row)] = attempt
     merged = {}
     for row in rows:
-        if str(row.get("attempt") or "") == latest[row["input"]]:
-            merged[_row_key(row)] = row  # a row written twice (a resumed run) counts once
+        if str(row.get("attempt") or "") == latest[_source(row)]:
+            merged[row_key(row)] = row  # a row written twice (a resumed run) counts once
     ordered = sorted(merged.values(), key=lambda r: (str(r["input"]), r.get("face_index") is not None,
                                                      r.get("face_index") or 0))
     with atomic_open(manifest_path(outdir), "w", overwrite=True, encoding="utf-8") as handle:
@@ -156,8 +159,14 @@ def merge(outdir):
     return len(ordered)
 
 
-def _row_key(row):
-    return (str(row.get("input")), row.get("face_index"), row.get("attempt"))
+def _source(row):
+    """The input a row is about: its absolute path (`source`), whichever way the command line spelled it."""
+    return str(row.get("source") or row.get("input"))
+
+
+def row_key(row):
+    """(input, face, attempt): what makes a row the same row when it is written twice."""
+    return (_source(row), row.get("face_index"), row.get("attempt"))
 
 
 def _relative(path, outdir):

@@ -317,7 +317,7 @@ class _Run:
             if earlier.state == COMPLETE:
                 for metrics in earlier.records:
                     row = manifest_files.row_from_metrics(metrics, outdir=self.outdir or ".", rank=self.ranks.rank)
-                    if (row["input"], row["face_index"], row["attempt"]) not in known:
+                    if manifest_files.row_key(row) not in known:
                         rows.append(row)
                 return (COMPLETE,)
             if earlier.state == CONFLICT:

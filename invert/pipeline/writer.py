@@ -9,6 +9,7 @@ meanwhile is never replaced (OutputExistsError). The final metrics always replac
 """
 import datetime
 import logging
+import os
 
 from invert.pipeline.outputs import STARTED, input_identity
 
@@ -70,7 +71,8 @@ def metrics_record(outcome, paths, *, input_path, G, settings, models, run):
     listed = {name: str(path) for name, path in paths.items() if name != "video" or outcome.projection.frames}
     record = projection_record(outcome.projection, outcome.index, target=target.image, generator=G, models=models,
                                reconstruction=outcome.image, extra={
-                                   "input": str(input_path), "input_file": input_identity(input_path),
+                                   "input": str(input_path), "input_path": os.path.abspath(input_path),
+                                   "input_file": input_identity(input_path),
                                    "aligned": settings.targets.align,
                                    "face_index": target.face, "face_score": target.face_score,
                                    "faces_found": target.faces_found, "outputs": listed})
