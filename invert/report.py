@@ -63,12 +63,13 @@ def perceptual_models(loss_kind="vgg", *, vgg_weights=None, perceptual_weight=1.
         return PerceptualModels(perceptual, None, str(exc), info)
 
 
-def projection_record(result, index, *, target, generator, models, extra=None, reconstruction=None):
+def projection_record(result, index, *, target, generator, models, extra=None, reconstruction=None, metrics=None):
     """The record of image `index` of a `Projection`: metrics against `target` (uint8 [R, R, 3]), losses,
     steps, time, device, settings, the generator's and VGG16's sources, the noise maps' statistics.
 
     `reconstruction` (uint8 [R, R, 3]) is the image the metrics measure, when it is not the projection's
-    own (a tuned generator's render of the latent). `extra` (a dict) is merged in last: what the caller
+    own (a tuned generator's render of the latent); `metrics` its `reconstruction_metrics`, when the caller
+    has measured them already. `extra` (a dict) is merged in last: what the caller
     knows and the projection does not (input path, alignment, output paths). Floats that are not finite
     stay as they are; `json_ready` turns them to None.
     """
@@ -80,8 +81,10 @@ def projection_record(result, index, *, target, generator, models, extra=None, r
         reconstruction = to_uint8(result.images[index: index + 1])[0]
     loss = result.loss_noise if result.loss_noise is not None else result.loss_w
     vgg_info = models.vgg_info
+    if metrics is None:
+        metrics = reconstruction_metrics(target, reconstruction, lpips_model=models.lpips, lpips_note=models.lpips_note)
     record = {
-        **reconstruction_metrics(target, reconstruction, lpips_model=models.lpips, lpips_note=models.lpips_note),
+        **metrics,
         "loss": float(loss[index]), "loss_w": float(result.loss_w[index]),
         "loss_noise": None if result.loss_noise is None else float(result.loss_noise[index]),
         "steps": {"w": result.steps_w, "noise": result.steps_noise},
@@ -99,15 +102,21 @@ def projection_record(result, index, *, target, generator, models, extra=None, r
     return record
 
 
-def stage_metrics(target, reconstructions, *, models):
+def stage_metrics(target, reconstructions, *, models, final=None):
     """PSNR, SSIM and LPIPS of each stage's reconstruction: {stage: uint8 [R, R, 3]} -> {stage: {'psnr', 'ssim',
-    'lpips'[, 'psnr_note', 'lpips_note']}} against `target` (identity similarity is left to the final image)."""
+    'lpips'[, 'psnr_note', 'lpips_note']}} against `target` (identity similarity is left to the final image).
+    `final` = (image, its reconstruction_metrics): a stage whose image it is is not measured again."""
+    import numpy as np
+
     from invert.metrics import reconstruction_metrics
 
     out = {}
     for stage, image in reconstructions.items():
-        metrics = reconstruction_metrics(target, image, lpips_model=models.lpips, lpips_note=models.lpips_note,
-                                         identity=False)
+        if final is not None and np.array_equal(image, final[0]):
+            metrics = final[1]
+        else:
+            metrics = reconstruction_metrics(target, image, lpips_model=models.lpips, lpips_note=models.lpips_note,
+                                             identity=False)
         out[stage] = {key: value for key, value in metrics.items() if not key.startswith("identity")}
     return out
 

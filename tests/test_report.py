@@ -65,3 +65,27 @@ def test_record_json_and_summary(sg2_dir):
     random_g = types.SimpleNamespace(source={"sha256": "random"}, is_random=True)
     assert "RANDOM generator" in report.projection_record(result, 0, target=target[0], generator=random_g,
                                                           models=models)["warning"]
+
+
+def test_stage_metrics_measure_each_stage_once(monkeypatch):
+    """The last stage's image is the final reconstruction, measured already for the record: not measured again."""
+    from invert import metrics as metrics_module
+    from invert.report import PerceptualModels, stage_metrics
+
+    rng = np.random.default_rng(0)
+    target, w_image, final = (rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(3))
+    calls = []
+    real = metrics_module.reconstruction_metrics
+
+    def counted(target_, image, **kwargs):
+        calls.append(image)
+        return real(target_, image, **kwargs)
+
+    monkeypatch.setattr(metrics_module, "reconstruction_metrics", counted)
+    models = PerceptualModels(None, None, "no LPIPS here", None)
+    measured = real(target, final, lpips_note="no LPIPS here")
+    stages = stage_metrics(target, {"w": w_image, "noise": final.copy()}, models=models, final=(final, measured))
+    assert len(calls) == 1 and calls[0] is w_image
+    assert stages["noise"]["psnr"] == measured["psnr"] and stages["noise"]["ssim"] == measured["ssim"]
+    assert stages["w"] == {k: v for k, v in real(target, w_image, lpips_note="no LPIPS here", identity=False).items()
+                           if not k.startswith("identity")}

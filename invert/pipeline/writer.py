@@ -65,19 +65,21 @@ def write_outcome(outcome, paths, *, input_path, G, settings, models, run, overw
 def metrics_record(outcome, paths, *, input_path, G, settings, models, run):
     """The final `<stem>_metrics.json` of a target: invert.report.projection_record of its final image, the
     figures after each stage, the face's detector score, the tuning, the status, and the run's key."""
+    from invert.metrics import reconstruction_metrics
     from invert.report import projection_record, stage_metrics
 
     target, tuning = outcome.target, outcome.tuning
     listed = {name: str(path) for name, path in paths.items() if name != "video" or outcome.projection.frames}
+    final = reconstruction_metrics(target.image, outcome.image, lpips_model=models.lpips, lpips_note=models.lpips_note)
     record = projection_record(outcome.projection, outcome.index, target=target.image, generator=G, models=models,
-                               reconstruction=outcome.image, extra={
+                               reconstruction=outcome.image, metrics=final, extra={
                                    "input": str(input_path), "input_path": os.path.abspath(input_path),
                                    "input_file": input_identity(input_path),
                                    "aligned": settings.targets.align,
                                    "face_index": target.face, "face_score": target.face_score,
                                    "faces_found": target.faces_found, "outputs": listed})
     record["settings"].update(loss=settings.loss, mask=target.mask is not None)
-    stages = stage_metrics(target.image, outcome.stage_images, models=models)
+    stages = stage_metrics(target.image, outcome.stage_images, models=models, final=(outcome.image, final))
     projection = outcome.projection
     stages["w"].update(steps=projection.steps_w, loss=float(projection.loss_w[outcome.index]))
     if "noise" in stages:
