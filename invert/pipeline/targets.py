@@ -7,8 +7,8 @@ face, a mask of the wrong size), the `Problem`, so that one bad photo never stop
 `target_loader` wraps it in a DataLoader with `workers` processes that prepare a few inputs ahead, in
 order; with 0 workers the main process prepares each input when it is needed.
 
-Memory: at most `prefetch` inputs per worker wait in the loader (their aligned targets, a few hundred
-kB each at 1024²), plus the photo each worker is reading.
+Memory: at most `prefetch` inputs per worker wait in the loader (their aligned targets, uint8 3 MB each
+at 1024²), plus the photo each worker is reading.
 """
 import logging
 import math
