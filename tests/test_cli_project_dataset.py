@@ -282,6 +282,9 @@ def test_two_runs_into_one_folder_are_refused(tmp_path):
                                          f"(lock {tmp_path / 'out' / LOCK_NAME}); wait for it to finish or choose "
                                          "another folder")
         assert not (tmp_path / "out" / "r01.npy").exists()
+        time.sleep(2)  # the first run optimises: a stop now saves its best result (before its first step there
+        # is none, and its claim stays "started" for the next run to redo)
+        assert first.poll() is None
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)

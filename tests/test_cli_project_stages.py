@@ -146,7 +146,7 @@ def test_a_failing_tuning_keeps_the_projection_and_exits_3(photo, tiny, tmp_path
     # the same command redoes a failed target; another one does not touch it
     monkeypatch.undo()
     other = invoke(photo, "-g", tiny, *QUICK, "--tune", "--tune-steps", "3", "--outdir", out)
-    assert other.exit_code == 1 and "other settings (steps 2 -> 3)" in other.stderr
+    assert other.exit_code == 1 and "other settings (tune steps 2 -> 3)" in other.stderr
     again = invoke(*command)
     assert again.exit_code == 0, again.output
     assert metrics_of(out)["status"] == "projected" and (out / "face_tuned.safetensors").exists()

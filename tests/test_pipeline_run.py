@@ -71,3 +71,15 @@ def test_a_run_over_many_photo_folders_holds_a_lock_in_each_or_says_why_not(tmp_
     result = _lock_folders_with_limits(tmp_path / "capped", 64, 64, 300)
     assert result.stdout.startswith("error: cannot hold the locks of the 300 folders this run writes into (Too "
                                     "many open files); project into one --outdir instead"), result.stderr
+
+
+def test_a_rerun_a_moment_later_is_a_later_attempt():
+    """The manifest keeps the rows of the latest attempt: ids of runs made one after the other sort in that
+    order, also within one second (a quick rerun)."""
+    from invert.pipeline.run import new_attempt_id
+
+    ids = []
+    for _ in range(20):
+        ids.append(new_attempt_id())
+        time.sleep(0.001)
+    assert ids == sorted(ids) and len(set(ids)) == 20

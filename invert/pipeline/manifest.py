@@ -1,9 +1,9 @@
 """The run manifest: `<outdir>/manifest.jsonl`, one JSON line per output (or per input that has none).
 
     {"input": "photos/a/x.jpg", "source": "/data/photos/a/x.jpg", "face_index": 0, "latent": "a/x.npy",
-     "status": "projected",
-     "reason": null, "psnr": 27.1, "ssim": 0.83, "lpips": 0.21, "steps": {"w": 1000, "noise": 0, "tune": 0},
-     "seconds": 41.2, "attempt": "20261205T101500Z-3f9a", "rank": 0, "finished": "2026-12-05T10:17:02+00:00"}
+     "status": "projected", "reason": null, "psnr": 27.1, "ssim": 0.83, "lpips": 0.21,
+     "steps": {"w": 1000, "noise": 0, "tune": 0}, "seconds": 41.2, "attempt": "20261205T101500.123456Z-3f9a2c",
+     "rank": 0, "finished": "2026-12-05T10:17:02+00:00"}
 
 `status` is projected, interrupted, failed (the latent of an earlier stage is there; `reason` says what
 failed) or skipped (the photo cannot be used; no latent). `latent` is relative to the manifest's folder.
@@ -59,7 +59,8 @@ def problem_row(input_path, problem, *, attempt, rank=0, face_index=None):
     """The row of an input (or target) that has no latent: skipped or failed, and why."""
     import datetime
 
-    return {"input": str(input_path), "source": os.path.abspath(input_path), "face_index": face_index, "latent": None, "status": problem.kind,
+    return {"input": str(input_path), "source": os.path.abspath(input_path), "face_index": face_index,
+            "latent": None, "status": problem.kind,
             "reason": problem.message, "psnr": None, "ssim": None, "lpips": None, "steps": None, "seconds": None,
             "attempt": attempt, "rank": rank,
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

@@ -122,7 +122,8 @@ def folder_locks(folders, coordinator=None):
                 error = _portable(exc)
             except OSError as exc:  # EMFILE beyond the hard limit, or a lock file that cannot be opened
                 error = _portable(InvertError(
-                    f"cannot hold the locks of the {len(folders)} folders this run writes into ({exc.strerror or exc}); "
+                    f"cannot hold the locks of the {len(folders)} folders this run writes into "
+                    f"({exc.strerror or exc}); "
                     "project into one --outdir instead"))
         if coordinator is not None:
             error = coordinator.broadcast(error)
@@ -147,9 +148,10 @@ def _allow_open_files(count):
 
 
 def new_attempt_id():
-    """A name for one run, sortable by its start time: 20261205T101500Z-3f9a2c."""
+    """A name for one run, sortable by its start time to the microsecond (a rerun a moment later must sort
+    after the run it redoes: the manifest keeps the latest attempt's rows): 20261205T101500.123456Z-3f9a2c."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%dT%H%M%S.%f}Z-{secrets.token_hex(3)}"
 
 
 def project_dataset(G, inputs, *, settings, models, tune_perceptual=None, init_ws=None, init_noise=None,
