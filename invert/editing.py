@@ -182,8 +182,22 @@ def apply_direction(w, direction, *, strength, layers=None):
     return out.astype(np.float32)
 
 
+def normalized_direction(n):
+    """A direction as every edit uses it: [w_dim] to unit length; [num_ws, w_dim] (per layer) scaled as a whole
+    so that the root-mean-square length of its non-zero rows is 1. One scale for all rows keeps the layers'
+    relative weights (rescaling each row would give the layers a direction barely moves the weight of those
+    that carry it); for equal rows, e.g. a W direction copied to every layer, each row has length 1, so a
+    strength is the distance moved per edited layer. Zero rows stay zero; all zeros gives all zeros."""
+    n = _f64(n)
+    norms = np.linalg.norm(n, axis=-1)
+    if not (norms > 0).any():
+        return n.copy()
+    return n / np.sqrt(np.mean(np.square(norms[norms > 0])))
+
+
 def orthogonalize(direction, keep, *, tolerance=1e-6):
-    """Conditional editing: `direction` made orthogonal to every boundary in `keep`, then unit-normalised.
+    """Conditional editing: `direction` made orthogonal to every boundary in `keep`, then normalised
+    (`normalized_direction`).
 
     InterfaceGAN's rule n' = n - (n.c) c for one kept unit boundary c; for several, the projection onto
     the span of all of them (found by SVD, which also copes with kept boundaries that are not mutually
@@ -194,7 +208,7 @@ def orthogonalize(direction, keep, *, tolerance=1e-6):
     n = _f64(direction)
     keep = [_f64(c) for c in keep]
     if not keep:
-        return _unit_rows(n)
+        return normalized_direction(n)
     shapes = {x.shape for x in [n, *keep]}
     per_layer = [s for s in shapes if len(s) == 2]
     w_dim = n.shape[-1]
@@ -202,7 +216,7 @@ def orthogonalize(direction, keep, *, tolerance=1e-6):
         raise BoundaryError(f"boundaries of shapes {sorted(list(s) for s in shapes)} cannot be combined; use "
                             f"[{w_dim}] or one [num_ws, {w_dim}] shape for all")
     if not per_layer:
-        return _project_out(n, np.stack(keep), tolerance)
+        return normalized_direction(_project_out(n, np.stack(keep), tolerance))
     shape = per_layer[0]
     n, keep = np.broadcast_to(n, shape), [np.broadcast_to(c, shape) for c in keep]
     out = np.zeros(shape)
@@ -210,28 +224,23 @@ def orthogonalize(direction, keep, *, tolerance=1e-6):
         if np.linalg.norm(n[row]) == 0:
             continue  # a per-layer direction that leaves this layer alone
         out[row] = _project_out(n[row], np.stack([c[row] for c in keep]), tolerance, row=row)
-    return out
+    return normalized_direction(out)
 
 
 def _project_out(n, kept, tolerance, row=None):
-    """n [D] minus its projection on the row span of kept [K, D], unit-normalised."""
+    """n [D] minus its projection on the row span of kept [K, D]; an error when (almost) nothing is left."""
+    original = np.linalg.norm(n)
     kept = kept[np.linalg.norm(kept, axis=1) > 0]
     if len(kept):
         u, s, _ = np.linalg.svd(kept.T, full_matrices=False)
         basis = u[:, s > s.max() * 1e-10]
         n = n - basis @ (basis.T @ n)
         n = n - basis @ (basis.T @ n)  # a second pass removes the rounding left by the first
-    norm = np.linalg.norm(n)
-    if norm < tolerance:
+    if np.linalg.norm(n) < tolerance * original:
         where = "" if row is None else f" (layer {row})"
         raise BoundaryError(f"the direction lies within the span of the kept boundaries{where}, so nothing "
                             f"is left to edit; keep fewer attributes")
-    return n / norm
-
-
-def _unit_rows(n):
-    norms = np.linalg.norm(n, axis=-1, keepdims=True)
-    return np.divide(n, norms, out=np.zeros_like(n), where=norms > 0)
+    return n
 
 
 def _rows(layers, num_ws):

@@ -23,11 +23,6 @@ from invert.render import render
 assert fake_ffhq  # a fixture, used by name
 
 
-def unit_rows(v):
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
-
-
 def projected(G, names, folder, *, spec="ffhq-1024", seed=0):
     """Latents as `project` writes them (a W+ code and its record naming `spec`); returns {name: w}."""
     rng = np.random.default_rng(seed)
@@ -160,18 +155,23 @@ def test_g_overrides_a_record_with_a_warning(fake_ffhq, tmp_path, monkeypatch, c
     assert json.loads((tmp_path / "latent_up+1.0.json").read_text())["generator"]["spec"] == "random:32"
 
 
-def test_published_per_layer_pose_is_applied_row_by_row(fake_ffhq, tmp_path, monkeypatch):
+def test_published_per_layer_pose_keeps_its_layer_weights(fake_ffhq, tmp_path, monkeypatch):
+    """encoder4editing adds pose as stored (w + f * pose); here it is scaled as a whole to a root-mean-square
+    row length of 1, so each layer moves in proportion to its row, and --strength is the typical distance."""
     monkeypatch.chdir(tmp_path)
     G = load_generator("ffhq-1024")
     w = projected(G, ["latent"], tmp_path)["latent"]
     assert run("edit", "latent.npy", "--boundary", "pose", "--strength", 1.5).exit_code == 0
     pose = fake_ffhq.tensors["pose"].numpy().astype(np.float64)[0]            # [num_ws, w_dim], row 5 zero
-    expected = w + 1.5 * unit_rows(pose)
+    norms = np.linalg.norm(pose, axis=1)
+    expected = w + 1.5 * pose / np.sqrt(np.mean(norms[norms > 0] ** 2))
     edited = np.load("latent_pose+1.5.npy")
     np.testing.assert_allclose(edited, expected, atol=1e-5)
     np.testing.assert_array_equal(edited[5], w[5])
     moved = np.linalg.norm(edited.astype(np.float64) - w, axis=1)
-    np.testing.assert_allclose(np.delete(moved, 5), 1.5, rtol=1e-5)  # every other layer moves by the strength
+    np.testing.assert_allclose(np.sqrt(np.mean(np.delete(moved, 5) ** 2)), 1.5, rtol=1e-5)
+    np.testing.assert_allclose(np.delete(moved / norms.clip(1e-30), 5), 1.5 / np.sqrt(np.mean(norms[norms > 0] ** 2)),
+                               rtol=1e-4)  # in proportion to each row
 
 
 def test_published_ganspace_component_in_sigma_units(fake_ffhq, tmp_path, monkeypatch):

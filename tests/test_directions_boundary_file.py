@@ -12,6 +12,12 @@ def unit(v):
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+def rms_unit(v):
+    """A per-layer direction scaled as a whole so that its non-zero rows' root-mean-square length is 1."""
+    norms = np.linalg.norm(v, axis=-1)
+    return v / np.sqrt(np.mean(norms[norms > 0] ** 2))
+
+
 @pytest.mark.parametrize("shape", [[W_DIM], [1, W_DIM]])
 def test_single_direction_is_unit_normalised(tmp_path, shape):
     v = np.arange(1, W_DIM + 1, dtype=np.float32).reshape(shape) * 3
@@ -22,14 +28,21 @@ def test_single_direction_is_unit_normalised(tmp_path, shape):
 
 
 @pytest.mark.parametrize("shape", [[NUM_WS, W_DIM], [1, NUM_WS, W_DIM], [1, NUM_WS * W_DIM]])
-def test_per_layer_directions_are_normalised_row_by_row(tmp_path, shape):
+def test_per_layer_directions_keep_their_layer_weights(tmp_path, shape):
+    """Scaled as a whole (root-mean-square row length 1 over the rows it moves): layers keep the relative
+    weights they were trained with; a direction with equal rows moves each layer by the strength."""
     v = np.random.default_rng(0).standard_normal([NUM_WS, W_DIM]) * np.arange(1, NUM_WS + 1)[:, None]
     v[1] = 0
     np.save(tmp_path / "b.npy", v.reshape(shape))
     direction = load_boundary_file(tmp_path / "b.npy", num_ws=NUM_WS, w_dim=W_DIM)
     assert direction.shape == (NUM_WS, W_DIM)
-    np.testing.assert_allclose(np.linalg.norm(direction, axis=1), [1, 0, 1, 1], atol=1e-12)
-    np.testing.assert_allclose(direction[2], unit(v[2]), atol=1e-12)
+    np.testing.assert_allclose(direction, rms_unit(v), atol=1e-12)
+    norms = np.linalg.norm(direction, axis=1)
+    assert norms[1] == 0 and np.sqrt(np.mean(norms[[0, 2, 3]] ** 2)) == pytest.approx(1, abs=1e-12)
+    np.testing.assert_allclose(norms / norms[0], np.linalg.norm(v, axis=1) / np.linalg.norm(v[0]), atol=1e-12)
+    equal = np.tile(v[0], (NUM_WS, 1))
+    np.testing.assert_allclose(np.linalg.norm(as_direction(equal, num_ws=NUM_WS, w_dim=W_DIM, source="x"), axis=1),
+                               1, atol=1e-12)
 
 
 def test_bad_boundary_files(tmp_path):

@@ -2,8 +2,11 @@
 
 - `<name>.npy`: float [1, w_dim] or [w_dim] (one direction for every layer), or [num_ws, w_dim]
   (per-layer directions; also read as [1, num_ws, w_dim] and InterfaceGAN's flattened
-  [1, num_ws * w_dim]). Unit-normalised on load, row by row for per-layer ones, so a strength is the
-  distance moved in each edited layer; a row of zeros leaves that layer alone.
+  [1, num_ws * w_dim]). Normalised on load: a single direction to unit length; a per-layer one as a whole,
+  so that its rows keep the weights they were trained with and their root-mean-square length (over the
+  rows it moves) is 1. A strength is then the distance moved in each edited layer (exactly so for a
+  direction whose rows are equal, like a W direction copied to every layer); a row of zeros leaves that
+  layer alone.
 - `<name>.json` beside it (optional): how it was made, including `network_fingerprint` (and, from
   before fingerprints, `generator_sha256`: the checkpoint file's sha256).
 """
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from invert.editing import normalized_direction
 from invert.errors import BoundaryError
 
 
@@ -34,7 +38,8 @@ def read_sidecar(path):
 
 
 def as_direction(array, *, num_ws, w_dim, source):
-    """A raw direction array -> float64 [w_dim] or [num_ws, w_dim], unit per row (zero rows stay zero).
+    """A raw direction array -> float64 [w_dim] (unit length) or [num_ws, w_dim] (root-mean-square length of
+    its non-zero rows 1; see the module doc).
 
     Accepts [w_dim], [1, w_dim], [num_ws, w_dim], [1, num_ws, w_dim] and [1, num_ws * w_dim]; `source`
     names the array in messages.
@@ -51,10 +56,9 @@ def as_direction(array, *, num_ws, w_dim, source):
     direction = direction.astype(np.float64)
     if not np.isfinite(direction).all():
         raise BoundaryError(f"{source} contains non-finite values (NaN or inf)")
-    norms = np.linalg.norm(direction, axis=-1, keepdims=True)
-    if not (norms > 0).any():
+    if not direction.any():
         raise BoundaryError(f"{source} is all zeros, so it has no direction")
-    return np.divide(direction, norms, out=np.zeros_like(direction), where=norms > 0)
+    return normalized_direction(direction)
 
 
 def load_boundary_file(path, *, num_ws, w_dim):
