@@ -30,11 +30,20 @@ def test_fingerprint_follows_the_weights_not_the_object():
     assert network_fingerprint(G) != G.source["fingerprint"]
 
 
-@pytest.mark.parametrize("field", ["conv_clamp"])
-def test_fingerprint_covers_the_settings_shapes_cannot_tell(field):
+@pytest.mark.parametrize("field, value", [("mapping_lr_multiplier", 1.0), ("resample_taps", (1, 2, 1))])
+def test_fingerprint_covers_the_settings_shapes_cannot_tell(field, value):
     import dataclasses
 
     G = load_generator("random:32")
     changed = load_generator("random:32")
-    changed.config = dataclasses.replace(G.config, **{field: 256.0})
+    changed.config = dataclasses.replace(G.config, **{field: value})
     assert network_fingerprint(changed) != network_fingerprint(G)
+
+
+def test_conv_clamp_is_not_part_of_the_network(sg2_dir):
+    """ada and TF pickles record conv_clamp 256 for `adalike`; rosinality's conversion of the same weights knows
+    no clamp. A run-time clipping that moves no latent: one network, one fingerprint (and one set of
+    directions), as for the tiny fixtures."""
+    loaded = [load_generator(sg2_dir / f"adalike_{fmt}") for fmt in ("ada.pkl", "tf.pkl", "rosinality.pt")]
+    assert [G.config.conv_clamp for G in loaded] == [256.0, 256.0, None]
+    assert len({G.source["fingerprint"] for G in loaded}) == 1

@@ -8,7 +8,10 @@ other directions in W, a latent's record, a tuned update) is keyed by this finge
 fingerprint = sha256 over the generator's config (canonical JSON) and, for every state-dict entry in
 sorted name order, its name, its shape and its float32 little-endian bytes. Conversions between the
 official formats are exact, so every format of one network gives one fingerprint (tested on the
-conformance fixtures); any changed weight, buffer or setting gives another.
+conformance fixtures); any changed weight, buffer or setting gives another, except `conv_clamp`: a
+run-time clipping of activations that formats record differently for the same weights (an ada or
+stylegan3-repository pickle says 256, rosinality's conversion of it knows none), and that moves no
+latent, so W and its directions are the same.
 """
 import hashlib
 import json
@@ -16,10 +19,14 @@ import json
 import torch
 
 
+RUN_TIME_SETTINGS = ("conv_clamp",)  # config entries that are not part of the network (see the module doc)
+
+
 def network_fingerprint(generator):
     """Hex sha256 of `generator`'s config and weights (see the module doc); ~0.2 s for FFHQ 1024."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(generator.config.to_dict(), sort_keys=True).encode())
+    config = {key: value for key, value in generator.config.to_dict().items() if key not in RUN_TIME_SETTINGS}
+    digest.update(json.dumps(config, sort_keys=True).encode())
     state = generator.state_dict()
     for name in sorted(state):
         tensor = state[name].detach().to(device="cpu", dtype=torch.float32).contiguous()
