@@ -112,9 +112,24 @@ def fingerprints_of(name):
 
 
 def _record(network, fingerprint, *, registry_name, path):
-    from invert.fileio import locked, save_json
+    """Add `fingerprint` to `network`'s records; one it already has needs no lock and no write (a read-only
+    home serves known networks), and a record that cannot be written costs a warning, not the command."""
+    from invert.errors import OutputError
 
     target = networks_file()
+    if fingerprint in read_records(target).get(network.name, {}):
+        return
+    try:
+        _write_record(target, network, fingerprint, registry_name=registry_name, path=path)
+    except (OSError, OutputError) as exc:
+        log.warning("warning: could not record network %s of %s in %s (%s); the published directions are "
+                    "offered for it once it is recorded", fingerprint[:12], registry_name, target,
+                    " ".join(str(exc).split()))
+
+
+def _write_record(target, network, fingerprint, *, registry_name, path):
+    from invert.fileio import locked, save_json
+
     with locked(target.with_name(target.name + ".lock"), what=str(target)):
         records = read_records(target)
         known = records.setdefault(network.name, {})

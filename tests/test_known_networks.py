@@ -61,3 +61,24 @@ def test_an_unreadable_networks_file(tmp_path):
     lib.networks_file().write_text("{")
     with pytest.raises(lib.InvertError, match="cannot read .*networks.json .*; delete it"):
         lib.read_records()
+
+
+def test_a_read_only_home_still_serves_and_records_cost_a_warning(fake_ffhq, monkeypatch, caplog):
+    """Every load of a registry file notes its network: an already recorded fingerprint needs no lock and no
+    write (a read-only $STYLEGAN_INVERT_HOME works), and one that cannot be written is a warning."""
+    import errno
+
+    from invert import fileio
+
+    G = load_generator("ffhq-1024")
+    assert lib.note_loaded(G) == lib.FFHQ
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(args[0]))
+
+    monkeypatch.setattr(fileio, "locked", read_only)
+    assert lib.note_loaded(G) == lib.FFHQ  # known: nothing to write
+    lib.networks_file().unlink()
+    with caplog.at_level(logging.WARNING, logger="invert.known_networks"):
+        assert lib.note_loaded(G) == lib.FFHQ
+    assert "could not record network" in caplog.text and "Read-only file system" in caplog.text

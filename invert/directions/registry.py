@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from invert.errors import BoundaryError
+from invert.errors import BoundaryError, InvertError
 from invert.paths import home_dir
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,10 @@ def find_entry(name, key, *, legacy=None, manifests=None):
     for entry in list_entries(key, legacy=legacy, manifests=manifests):
         if entry.name == name:
             if entry.legacy and entry.manifest == user_manifest_path():
-                migrate(entry.manifest, legacy=entry.key, key=key)
+                try:
+                    migrate(entry.manifest, legacy=entry.key, key=key)
+                except (OSError, InvertError) as exc:  # a read-only home: the old entry still serves
+                    log.debug("could not migrate %s: %s", entry.manifest, exc)
             return entry
     return None
 
