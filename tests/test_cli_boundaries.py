@@ -216,7 +216,9 @@ def test_discover_sefa_writes_a_set_and_its_sheet_then_register_and_edit(tmp_pat
                  "--samples", 500, "--seeds", "0,1", "--strengths", "-3:3:3")
     assert result.exit_code == 0, result.output
     out = lib.user_boundaries_dir() / lib.key_folder(key) / "sefa.safetensors"
-    assert output_paths(result) == [str(out), str(out.with_suffix(".png"))]
+    *written, registered = output_paths(result)
+    assert written == [str(out), str(out.with_suffix(".png"))]
+    assert registered.startswith(f"registered 'sefa' for network {key}")  # so that --boundary sefa:K finds it
     assert f"name one: stylegan-invert boundaries register {out}:K --name NAME" in caplog.text  # a note (-q: none)
     dset = load_direction_set(out)
     assert len(dset) == 4 and dset.layers == [0, 1, 2, 3] and dset.metadata["network_fingerprint"] == key
@@ -227,7 +229,7 @@ def test_discover_sefa_writes_a_set_and_its_sheet_then_register_and_edit(tmp_pat
 
     # one direction by a name of its own, and the whole set by its name
     assert run("boundaries", "register", f"{out}:2", "--name", "bangs").exit_code == 0  # the set names its network
-    assert run("boundaries", "register", out, "-g", RANDOM, "--name", "sefa").exit_code == 0
+    assert run("boundaries", "register", out, "-g", RANDOM, "--name", "sefa").exit_code == 0  # already: a no-op
     path, w = write_latents(G, tmp_path, ["p"], seed=3)["p"]
     for boundary, name in (("bangs", "p_bangs+1.0.npy"), ("sefa:2", "p_sefa_2+1.0.npy")):
         result = run("edit", path, "-g", RANDOM, "-b", boundary, "--strength", 1)
@@ -249,7 +251,7 @@ def test_discover_ganspace_without_a_sheet(tmp_path):
     result = run("boundaries", "discover", "-g", RANDOM, "--method", "ganspace", "--count", 3, "--samples", 2000,
                  "--out", out, "--no-sheet")
     assert result.exit_code == 0, result.output
-    assert output_paths(result) == [str(out)] and not out.with_suffix(".png").exists()
+    assert output_paths(result)[0] == str(out) and not out.with_suffix(".png").exists()
     dset = load_direction_set(out)
     assert dset.metadata["samples"] == 2000 and dset.eigenvalues is None and (np.diff(dset.std) <= 0).all()
 
@@ -300,3 +302,20 @@ def test_list_for_the_ffhq_network_shows_the_published_directions(fake_ffhq, tmp
 
     assert rows[1][4:] == ["downloaded", str(published_path(fake_ffhq.entries["smile"]))]
     assert rows[2][4] == "not downloaded"
+
+
+def test_discover_registers_its_set_once_and_never_over_another(tmp_path):
+    """`edit --boundary sefa:K` works right after discover; a second discover into another file does not
+    silently take the name (before any work), unless --force or --no-register."""
+    G = load(RANDOM)
+    path, w = write_latents(G, tmp_path, ["p"], seed=5)["p"]
+    args = ["boundaries", "discover", "-g", RANDOM, "--method", "sefa", "--count", 2, "--samples", 200, "--no-sheet"]
+    assert run(*args, "--out", tmp_path / "a.safetensors").exit_code == 0
+    assert run("edit", path, "-g", RANDOM, "-b", "sefa:1").exit_code == 0
+    other = run(*args, "--out", tmp_path / "b.safetensors")
+    assert other.exit_code == 1 and not (tmp_path / "b.safetensors").exists()
+    assert error_line(other) == (f"Error: 'sefa' is already registered for this network ({tmp_path / 'a.safetensors'}); "
+                                 "pass --force to register the new set in its place, or --no-register")
+    assert run(*args, "--out", tmp_path / "b.safetensors", "--no-register").exit_code == 0
+    assert run(*args, "--out", tmp_path / "c.safetensors", "--force").exit_code == 0
+    assert lib.find_entry("sefa", lib.network_key(G)).path == (tmp_path / "c.safetensors").resolve()

@@ -152,15 +152,18 @@ def train(generator, attribute, samples, latents_path, scores_path, space, ratio
               help="Truncation psi of the sheet's seeds.")
 @click.option("--tile-size", type=click.IntRange(8, 1024), default=None,
               help="Pixels per sheet tile. [default: the resolution, at most 256]")
+@click.option("--register/--no-register", default=True, show_default=True,
+              help="Register the set under the method's name for this network, so that `edit --boundary "
+                   "sefa:K` (or ganspace:K) finds it.")
 @device_option
 @force_option
 def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_seeds, strengths, truncation_psi,
-             tile_size, device, force):
+             tile_size, register, device, force):
     """Find directions of any network without labels (SeFa or GANSpace) and preview them.
 
-    Writes a direction set (directions, their sd in W, the mean of W) and a labelled contact sheet;
-    use a direction as `edit --boundary SET.safetensors:K`, or name it: `boundaries register
-    SET.safetensors:K --name bangs`.
+    Writes a direction set (directions, their sd in W, the mean of W) and a labelled contact sheet, and
+    registers the set as METHOD for the network: use a direction as `edit --boundary METHOD:K` (or
+    `SET.safetensors:K`), or name it: `boundaries register SET.safetensors:K --name bangs`.
     """
     from pathlib import Path
 
@@ -183,6 +186,10 @@ def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_
         raise BoundaryError(f"--out {out} must end in .safetensors")
     sheet_path = out.with_suffix(".png")
     check_writable([out] + [sheet_path] * sheet, force=force)
+    taken = registry.find_entry(method, key) if register and not force else None
+    if taken is not None and (taken.path != out.resolve() or taken.component is not None):
+        raise registry.NameTakenError(f"{method!r} is already registered for this network ({taken.path}); pass "
+                                      "--force to register the new set in its place, or --no-register")
     if count > G.w_dim:
         raise BoundaryError(f"--count {count} is more than this network's w_dim ({G.w_dim})")
 
@@ -202,6 +209,10 @@ def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_
                                 truncation_psi=truncation_psi)
         save_png(sheet_path, preview.image, metadata={**generator_metadata(G), "direction_set": str(out)})
         click.echo(str(sheet_path))
+    if register:
+        manifest = _with_force_hint(registry.register, out, key=key, name=method, force=force,
+                                    info={"method": method, "count": len(dset)})
+        click.echo(f"registered {method!r} for network {key} in {manifest}")
     for k in range(len(dset)):
         extra = f"  eigenvalue {dset.eigenvalues[k]:.4g}" if dset.eigenvalues is not None else ""
         log.info("  %s:%d  sd %.4g%s", out, k, dset.std[k], extra)
