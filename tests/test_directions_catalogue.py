@@ -37,13 +37,21 @@ def test_a_wrong_checksum_is_refused_and_nothing_kept(fake_ffhq, monkeypatch):
     assert not list(lib.published_path(entry).parent.glob("*"))
 
 
-def test_a_wrong_file_put_in_the_cache_is_refused(fake_ffhq):
+def test_a_wrong_file_in_the_cache_is_fetched_again(fake_ffhq, caplog):
+    """A damaged or replaced cached file is never used: it is downloaded again (checked against the pinned
+    sha256), and where that is impossible the error says where the right file goes."""
+    import logging
+
     entry = lib.CATALOGUE["age"]
     lib.published_path(entry).parent.mkdir(parents=True, exist_ok=True)
     lib.published_path(entry).write_bytes(b"not the published file")
-    with pytest.raises(BoundaryError, match=f"has sha256 {sha256(b'not the published file')}, expected {entry.sha256}"):
-        lib.fetch(entry, progress=False)
-    assert fake_ffhq.server.requests == []
+    with caplog.at_level(logging.WARNING, logger="invert.directions.catalogue"):
+        path = lib.fetch(entry, progress=False)
+    assert path.read_bytes() == fake_ffhq.files["age.pt"] and fake_ffhq.server.requests == ["age.pt"]
+    assert "does not have the pinned sha256 of the published 'age'; downloading it again" in caplog.text
+    wrong = dataclasses.replace(entry, sha256="0" * 64)  # no download can match: refused, nothing used
+    with pytest.raises(BoundaryError, match=f"put a copy with sha256 {'0' * 64} at"):
+        lib.fetch(wrong, progress=False)
 
 
 def test_offline_the_error_names_the_file_its_url_and_where_to_put_it(fake_ffhq):

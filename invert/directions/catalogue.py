@@ -113,12 +113,18 @@ def fetch(entry, *, progress=True):
     from and where to put it when it cannot be fetched, or when its checksum is wrong.
     """
     from invert import weights
+    from invert.fileio import sha256_file
 
     dest = published_path(entry)
-    if not dest.is_file():
+    replace = dest.is_file() and sha256_file(dest) != entry.sha256  # damaged or replaced: fetch it again
+    if replace:
+        log.warning("warning: %s does not have the pinned sha256 of the published %r; downloading it again", dest,
+                    entry.name)
+    elif not dest.is_file():
         log.info("downloading the published direction %r (%s licence) from %s", entry.name, entry.licence, entry.url)
     try:
-        return Path(weights.download(entry.url, dest=dest, expected_sha256=entry.sha256, progress=progress))
+        return Path(weights.download(entry.url, dest=dest, expected_sha256=entry.sha256, progress=progress,
+                                     force=replace))
     except WeightsError as exc:
         raise BoundaryError(f"the published direction {entry.name!r} is not available ({' '.join(str(exc).split())}); "
                             f"its file {Path(entry.filename).name} comes from {entry.url}: put a copy with sha256 "
