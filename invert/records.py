@@ -252,8 +252,9 @@ def check_loaded(choice, G):
         recorded = next(r for r in choice.records.values() if r is not None)
         raise GeneratorChoiceError(f"the latents' record {recorded.path} names {recorded.describe()}, but "
                                    f"{choice.load_spec} now holds network {str(fingerprint)[:12]}; the file or "
-                                   f"registry entry has changed, so name the generator the latents were made with "
-                                   f"explicitly")
+                                   f"registry entry has changed (or, for a pickle that sets conv_clamp, the record "
+                                   f"was written before fingerprints left conv_clamp out), so name the generator the "
+                                   f"latents were made with explicitly")
     if choice.chosen_by == "user":
         for path, record in choice.records.items():
             if record is not None and record.fingerprint != fingerprint:

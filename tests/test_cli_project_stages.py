@@ -80,7 +80,8 @@ def test_tune_writes_the_update_its_record_and_the_figures_of_each_stage(photo, 
             torch.from_numpy(np.load(out / "face.npy"))[None], noise=maps)
     np.testing.assert_array_equal(to_uint8(image)[0], decode(out / "face_proj.png"))
     with Image.open(out / "face_proj.png") as png:
-        assert png.text["tuned"] == "face_tuned.safetensors"
+        assert png.text["tuned_update"] == str((out / "face_tuned.safetensors").absolute())
+        assert png.text["tuned_rank"] == "4"
     row = json.loads((out / "manifest.jsonl").read_text())
     assert row["psnr"] == stages["tune"]["psnr"] and row["steps"]["tune"] == 12
 
@@ -123,6 +124,30 @@ def test_an_interrupted_tuning_keeps_the_w_plus_result(photo, tiny, tmp_path, mo
     assert metrics["status"] == "interrupted" and metrics["interrupted"] is True
     assert metrics["steps"] == {"w": 3, "noise": 0, "tune": 3} and metrics["tuning"]["interrupted"] is True
     assert (out / "face_tuned.safetensors").exists()  # the best update so far, marked interrupted
+
+
+def test_a_tuning_stopped_before_its_first_step_leaves_no_update(photo, tiny, tmp_path, monkeypatch):
+    """Nothing tuned, nothing saved: no _tuned file, and the record names none (it would change nothing)."""
+    from invert import losses
+
+    calls = {"n": 0}
+    forward = losses.ProjectionLoss.forward
+
+    def stop_at_tuning(self, images, prepared):
+        calls["n"] += 1
+        if calls["n"] == 3 + 1:  # 3 W+ steps, then the first tuning step
+            raise KeyboardInterrupt
+        return forward(self, images, prepared)
+
+    monkeypatch.setattr(losses.ProjectionLoss, "forward", stop_at_tuning)
+    out = tmp_path / "out"
+    result = invoke(photo, "-g", tiny, *QUICK, "--tune", "--tune-steps", "50", "--outdir", out)
+    assert result.exit_code == 130, result.output
+    metrics = metrics_of(out)
+    assert metrics["status"] == "interrupted" and metrics["steps"]["tune"] == 0 and metrics["tuned"] is None
+    assert not (out / "face_tuned.safetensors").exists()
+    assert json.loads((out / "face.json").read_text()).get("tuned") is None
+    assert invoke(photo, "-g", tiny, *QUICK, "--tune", "--tune-steps", "0").exit_code == 2
 
 
 def test_a_failing_tuning_keeps_the_projection_and_exits_3(photo, tiny, tmp_path, monkeypatch):

@@ -171,7 +171,7 @@ def test_a_header_with_absurd_sizes_is_refused(G, saved, tmp_path):
     data = path.read_bytes()
     bad = tmp_path / "huge_tuned.safetensors"
     bad.write_bytes(struct.pack("<Q", 1 << 60) + data[8:])
-    with pytest.raises(TuningError, match=f"header claims {1 << 60} bytes but the file has {len(data)}"):
+    with pytest.raises(TuningError, match=f"header claims {1 << 60:,} bytes, more than a tuned update's header can be"):
         load_update(bad, G)
     # a header whose tensor claims more data than its shape holds
     (size,) = struct.unpack("<Q", data[:8])
@@ -234,3 +234,24 @@ def test_missing_file_and_directory(G, tmp_path):
         load_update(tmp_path / "nope_tuned.safetensors", G)
     with pytest.raises(TuningError, match="got a directory"):
         load_update(tmp_path, G)
+
+
+@pytest.mark.parametrize("damage", ["dtype", "metadata"])
+def test_a_header_with_values_of_the_wrong_kind_is_one_line(G, saved, tmp_path, damage):
+    """What `info` reads too: a dtype that is not text, metadata values that are not strings."""
+    from invert.tuning import describe_update
+
+    _, path = saved
+    data = path.read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8: 8 + size])
+    if damage == "dtype":
+        header[next(k for k in header if k != "__metadata__")]["dtype"] = []
+    else:
+        header["__metadata__"]["settings"] = {"steps": 3}
+    text = json.dumps(header).encode()
+    bad = tmp_path / "odd_tuned.safetensors"
+    bad.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size:])
+    for reader in (lambda: load_update(bad, G), lambda: describe_update(bad)):
+        with pytest.raises(TuningError, match="the file is corrupt|expected float32"):
+            reader()

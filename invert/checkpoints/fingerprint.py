@@ -25,7 +25,8 @@ RUN_TIME_SETTINGS = ("conv_clamp",)  # config entries that are not part of the n
 def network_fingerprint(generator):
     """Hex sha256 of `generator`'s config and weights (see the module doc); ~0.2 s for FFHQ 1024."""
     digest = hashlib.sha256()
-    config = {key: value for key, value in generator.config.to_dict().items() if key not in RUN_TIME_SETTINGS}
+    # run-time settings count as unset (not dropped: fingerprints of networks without them stay as they were)
+    config = {**generator.config.to_dict(), **{key: None for key in RUN_TIME_SETTINGS}}
     digest.update(json.dumps(config, sort_keys=True).encode())
     state = generator.state_dict()
     for name in sorted(state):

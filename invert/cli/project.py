@@ -97,7 +97,7 @@ def _tune_rank(ctx, param, value):
 @click.option("--tune", is_flag=True,
               help="After projecting, tune the generator around the latent (pivotal tuning, PTI) and save the "
                    "update as <stem>_tuned.safetensors (see docs/tuning.md).")
-@click.option("--tune-steps", default=350, show_default=True, type=click.IntRange(min=0),
+@click.option("--tune-steps", default=350, show_default=True, type=click.IntRange(min=1),
               help="Steps of pivotal tuning.")
 @click.option("--tune-lr", default=3e-4, show_default=True, type=FiniteFloat(min=0, min_open=True),
               help="Adam learning rate of pivotal tuning.")

@@ -176,10 +176,11 @@ def _tune_each(G, result, *, settings, perceptual):
                 outcome.status, outcome.error = FAILED, f"tuning: {_one_line(exc)}"
                 continue
         if tuning is not None:
+            result.interrupted = result.interrupted or tuning.interrupted
+            outcome.seconds += tuning.seconds
+        if tuning is not None and tuning.steps > 0:  # stopped before its first step: nothing to save or apply
             outcome.tuning = tuning
             outcome.stage_images["tune"] = to_uint8(tuning.images)[0]
-            outcome.seconds += tuning.seconds
-            result.interrupted = result.interrupted or tuning.interrupted
         if result.interrupted:
             outcome.status = INTERRUPTED
         if result.interrupted or result.stop is not None:

@@ -47,8 +47,8 @@ def write_outcome(outcome, paths, *, input_path, G, settings, models, run, overw
     save_latent(paths["latent"], outcome.ws, noise=outcome.noise, record=record, overwrite=overwrite)
 
     metadata = generator_metadata(G)  # rendered images name their generator (and say when it is random)
-    if tuned_name:
-        metadata["tuned"] = tuned_name
+    if tuned_name:  # the keys every editing command writes (invert.cli._latent_outputs.write_png)
+        metadata.update(tuned_update=os.path.abspath(paths["tuned"]), tuned_rank=str(outcome.tuning.update.rank))
     save_png(paths["proj"], outcome.image, metadata=metadata, overwrite=overwrite)
     save_png(paths["compare"], side_by_side(target.image, outcome.image), metadata=metadata, overwrite=overwrite)
     frames = outcome.projection.frames

@@ -155,7 +155,10 @@ def _header(path, data):
     if len(data) < 8:
         raise TuningError(f"{name} is truncated ({len(data)} bytes), not a safetensors file")
     (size,) = struct.unpack("<Q", data[:8])
-    if size > min(MAX_HEADER_BYTES, len(data) - 8):
+    if size > MAX_HEADER_BYTES:
+        raise TuningError(f"{name}: header claims {size:,} bytes, more than a tuned update's header can be "
+                          f"({MAX_HEADER_BYTES:,}); the file is corrupt or not a tuned update")
+    if size > len(data) - 8:
         raise TuningError(f"{name}: header claims {size} bytes but the file has {len(data)}; it is truncated or "
                           "not a safetensors file")
     try:
@@ -174,7 +177,7 @@ def _header(path, data):
                 and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
                 and all(isinstance(o, int) for o in entry["data_offsets"])):
             raise TuningError(f"{name}: malformed header entry for {key!r}; the file is corrupt")
-        if entry.get("dtype") not in _DTYPE_BYTES:
+        if not isinstance(entry.get("dtype"), str) or entry["dtype"] not in _DTYPE_BYTES:
             raise TuningError(f"{name}: {key} is {entry.get('dtype')}, expected float32 (F32)")
         begin, stop = entry["data_offsets"]
         count = int(torch.Size(entry["shape"]).numel())
@@ -186,6 +189,8 @@ def _header(path, data):
     if end != body:
         raise TuningError(f"{name}: {body - end} bytes beyond the tensors the header lists; the file is corrupt")
     metadata = header.get("__metadata__")
+    if isinstance(metadata, dict) and not all(isinstance(v, str) for v in metadata.values()):
+        raise TuningError(f"{name}: safetensors metadata must be text; the file is corrupt")
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise TuningError(f"{name} is a safetensors file but not a stylegan-invert tuned update (no "
                           f"'{FORMAT}' in its metadata)")
