@@ -12,6 +12,8 @@
 Earlier versions downloaded the same file into stylegan-invert's own cache ($STYLEGAN_INVERT_HOME);
 a file found there is used rather than downloaded again.
 """
+import contextlib
+import io
 import logging
 import pickle
 import re
@@ -82,9 +84,11 @@ def _download_with_torchvision(hub, missing, *, progress):
     log.info("downloading VGG16 weights from %s to %s", url, hub)
     try:
         hub.parent.mkdir(parents=True, exist_ok=True)
-        # torchvision's download path: check_hash compares the file's sha256 with the prefix in its name
-        torch.hub.load_state_dict_from_url(url, progress=progress and sys.stderr.isatty(), check_hash=True,
-                                           weights_only=True, map_location="meta")
+        # torchvision's download path: check_hash compares the file's sha256 with the prefix in its name.
+        # It prints its own "Downloading: ..." to stdout, where our results go; the log line above says it.
+        with contextlib.redirect_stdout(io.StringIO()):
+            torch.hub.load_state_dict_from_url(url, progress=progress and sys.stderr.isatty(), check_hash=True,
+                                               weights_only=True, map_location="meta")
     except OSError as exc:  # offline (URLError is an OSError), or the folder is not writable
         if getattr(exc, "reason", None) is not None:
             why = f"it could not be downloaded ({exc.reason}); this machine may be offline"

@@ -219,7 +219,8 @@ def test_discover_sefa_writes_a_set_and_its_sheet_then_register_and_edit(tmp_pat
     *written, registered = output_paths(result)
     assert written == [str(out), str(out.with_suffix(".png"))]
     assert registered.startswith(f"registered 'sefa' for network {key}")  # so that --boundary sefa:K finds it
-    assert f"name one: stylegan-invert boundaries register {out}:K --name NAME" in caplog.text  # a note (-q: none)
+    assert (f"use one as --boundary sefa:K, or name it: stylegan-invert boundaries register {out}:K --name NAME"
+            in caplog.text)  # a note (-q: none)
     dset = load_direction_set(out)
     assert len(dset) == 4 and dset.layers == [0, 1, 2, 3] and dset.metadata["network_fingerprint"] == key
     assert dset.metadata["method"] == "sefa" and dset.metadata["generator"] == RANDOM

@@ -216,7 +216,8 @@ def discover(generator, method, count, layers, samples, seed, out, sheet, sheet_
     for k in range(len(dset)):
         extra = f"  eigenvalue {dset.eigenvalues[k]:.4g}" if dset.eigenvalues is not None else ""
         log.info("  %s:%d  sd %.4g%s", out, k, dset.std[k], extra)
-    log.info("name one: stylegan-invert boundaries register %s:K --name NAME", out)
+    log.info("use one as --boundary %s:K, or name it: stylegan-invert boundaries register %s:K --name NAME",
+             method if register else out, out)
 
 
 @boundaries.command(name="list")
