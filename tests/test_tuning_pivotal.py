@@ -219,3 +219,12 @@ def test_characterisation_tuning_the_astronaut_on_small(sg2_dir, astronaut_path)
         tuned = _psnr(target, result.images)
         assert tuned > recorded["psnr_tuned"][str(rank)] - 0.3, rank
         assert tuned > psnr_w + point["margin_db"], rank
+
+
+def test_a_generator_without_fingerprint_is_refused_before_any_step(G, target, pivot):
+    """An update is tied to its base network's fingerprint: a generator built without one (not through
+    load_generator) is refused at once, not after the steps."""
+    bare = copy.deepcopy(G)
+    bare.source = {}
+    with pytest.raises(TuningError, match="no network fingerprint"):
+        tune(bare, pivot, target, steps=10_000, perceptual=None)

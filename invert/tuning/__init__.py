@@ -10,8 +10,8 @@ One job per module:
 from invert.tuning.locality import Locality
 from invert.tuning.pivotal import DEFAULT_RANK, TUNE_LEARNING_RATE, TUNE_STEPS, Tuning, tune
 from invert.tuning.tuned_file import describe_update, load_update, save_update, tuned_generator, tuned_path
-from invert.tuning.update import FULL, TunedUpdate, apply_update, blend_updates, check_rank, layout
+from invert.tuning.update import FULL, TunedUpdate, apply_update, blend_as_update, blend_updates, check_rank, layout
 
 __all__ = ["DEFAULT_RANK", "FULL", "Locality", "TUNE_LEARNING_RATE", "TUNE_STEPS", "TunedUpdate", "Tuning",
-           "apply_update", "blend_updates", "check_rank", "describe_update", "layout", "load_update",
+           "apply_update", "blend_as_update", "blend_updates", "check_rank", "describe_update", "layout", "load_update",
            "save_update", "tune", "tuned_generator", "tuned_path"]

@@ -87,6 +87,9 @@ def tune(G, ws, target, *, noise=None, steps=TUNE_STEPS, lr=TUNE_LEARNING_RATE, 
     started = time.perf_counter()
     device = G.w_avg.device
     rank = check_rank(rank)
+    if not (getattr(G, "source", None) or {}).get("fingerprint"):  # the update names its base network
+        raise TuningError("this generator has no network fingerprint, so no update can be tied to it; load it "
+                          "with invert.load_generator")
     if steps < 0:
         raise TuningError("the number of tuning steps must be >= 0")
     if not lr > 0:
