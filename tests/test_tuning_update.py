@@ -198,3 +198,13 @@ def test_a_blend_becomes_a_plain_update_that_saves_loads_and_renders_as_the_blen
     assert all(torch.equal(loaded.tensors[k], update.tensors[k]) for k in update.tensors)
     direct = directly_updated(G, [(u, 0.5) for u in parts])
     np.testing.assert_allclose(synthesize(apply_update(G, loaded), ws), synthesize(direct, ws), rtol=0, atol=IMAGE_ATOL)
+
+
+def test_a_blend_whose_factors_do_not_fit_is_refused(G, ws):
+    """A blend is checked by its factors' shapes (not by multiplying them out on every morph frame)."""
+    a, b = random_update(G, 2, seed=1), random_update(G, 3, seed=2)
+    blend = blend_updates([(a, 0.5), (b, 0.5)])
+    key = next(k for k in blend.tensors if k.endswith(".delta_down"))
+    blend.tensors[key] = blend.tensors[key][:, :-1]
+    with pytest.raises(TuningError, match=f"{key[:-len('.delta_down')]} does not fit this generator"):
+        apply_update(G, blend)

@@ -306,7 +306,7 @@ def check_update(G, update, *, what=None):
         entries = {f"{prefix}.{attr}": getattr(module, attr).shape
                    for prefix, module in tuned_modules(G) for attr in ("weight", "bias")}
         for name in update.parameter_names:
-            if name not in entries or update.delta(name).numel() != entries[name].numel():
+            if name not in entries or _delta_numel(update.tensors, name) != entries[name].numel():
                 raise TuningError(f"{what}: {name} does not fit this generator")
     for key, tensor in update.tensors.items():
         if tensor.dtype != torch.float32:
@@ -316,6 +316,16 @@ def check_update(G, update, *, what=None):
 
 
 # ---------------------------------------------------------------------------------------------------
+
+
+def _delta_numel(tensors, name):
+    """How many values the delta of entry `name` has, from the tensors' shapes (without multiplying factors)."""
+    if name + _DELTA in tensors:
+        return tensors[name + _DELTA].numel()
+    up, down = tensors.get(name + _UP), tensors.get(name + _DOWN)
+    if up is None or down is None or up.ndim != 2 or down.ndim != 2 or up.shape[1] != down.shape[0]:
+        return -1
+    return up.shape[0] * down.shape[1]
 
 
 def _parameter_of(key):
