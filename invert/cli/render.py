@@ -1,9 +1,12 @@
 """`stylegan-invert render LATENT.npy ...`: render latents to PNGs through their generator and tuned update."""
+import logging
+
 import click
 
-from invert.cli._latent_outputs import (check_outputs, generator_for_latents, through_update, tuned_inputs,
-                                        update_files, write_png)
+from invert.cli._latent_outputs import check_outputs, generator_for_latents, tuned_inputs, update_files, write_png
 from invert.cli.options import device_option, force_option, latent_generator_option, no_tuned_option
+
+log = logging.getLogger(__name__)
 
 SUFFIX = "_render.png"
 
@@ -31,6 +34,7 @@ def render(latents, generator, no_tuned, outdir, device, force):
     from invert.latents import load_latent
     from invert.render import render as render_latents
     from invert.tuned_latents import load_recorded
+    from invert.tuning import apply_update
 
     paths = [Path(p) for p in latents]
     pngs = [(Path(outdir) if outdir is not None else p.parent) / f"{p.stem}{SUFFIX}" for p in paths]
@@ -43,17 +47,18 @@ def render(latents, generator, no_tuned, outdir, device, force):
     check_outputs(pngs, force=force, latents=paths, others=update_files(found))
 
     G, _ = generator_for_latents(generator, paths, device)
-    for path in paths:  # every input checked before any image is written
-        load_latent(path, G)
-    for item in {os.path.realpath(f.file): f for f in found.values() if f is not None}.values():  # each file once
-        load_recorded(item, G)
-    rendering, current = G, None  # one tuned generator at a time, reused while latents share its update
-    for path, png in zip(paths, pngs):
+    codes = [load_latent(path, G) for path in paths]  # every input read and checked before any image is written
+    updates = {os.path.realpath(f.file): load_recorded(f, G) for f in found.values() if f is not None}  # once each
+    tuned = {}  # update file -> G with it applied, built when first needed
+    for path, png, code in zip(paths, pngs, codes):
         item = found[path]
         if item is None:
-            rendering, current = G, None
-        elif current is None or not same_file(item.file, current):
-            rendering, current = through_update(G, item)[0], item.file
-        code = load_latent(path, G)
+            rendering = G
+        else:
+            key = os.path.realpath(item.file)
+            if key not in tuned:
+                log.info("rendering %s through its tuned update %s (rank %s)", path, item.file, updates[key].rank)
+                tuned[key] = apply_update(G, updates[key])
+            rendering = tuned[key]
         write_png(png, render_latents(rendering, code.w[None], noise=code.noise)[0], rendering, command="render",
                   latent=path, overwrite=force)
