@@ -165,4 +165,6 @@ def _device(G, device):
 
 
 def _fingerprint(G):
+    """G's network fingerprint, or None: the library also discovers directions of bare networks (a set
+    without one is used by its file, not registered)."""
     return (getattr(G, "source", None) or {}).get("fingerprint")
