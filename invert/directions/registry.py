@@ -13,8 +13,9 @@ fingerprint (`G.source['fingerprint']`, one per network whatever file format it 
      "generators": {"<checkpoint file sha256>": {...}}}
 
 `generators` is schema 1's section, keyed by the sha256 of a checkpoint file: still read (for the
-generator loaded from that very file), and moved under the network's fingerprint the first time that
-generator is seen (on lookup in the user's manifest, or on registering), so that the same network
+generator loaded from that very file), and moved under the network's fingerprint when one of its names
+is looked up through that generator in the user's manifest, or a name is registered with it (listing
+moves nothing), so that the same network
 loaded from another format finds the entries too.
 
 Names are looked up in the user's manifest ($STYLEGAN_INVERT_HOME/boundaries/manifest.json) first, then
