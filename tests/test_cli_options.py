@@ -124,6 +124,7 @@ SHARED = {
     "--save-latents": ("flag", None),         # also write the latents of what was rendered
     "--no-tuned": ("flag", None),             # ignore the latents' tuned updates
     "--name": ("text", None),                 # the name a direction is registered under
+    "--register": ("flag", None), "--no-register": ("flag", None),  # register what was made for the network
     "--space": ("choice", "[w|w+]"),          # W or W+
     "--face-index": ("integer", "K"), "--all-faces": ("flag", None), "--upsample": ("integer", None),
     "--landmarks": ("file", "PATH"), "--min-face-score": ("number", None),  # face detection and alignment
