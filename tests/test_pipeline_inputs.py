@@ -130,10 +130,11 @@ def test_the_sweep_removes_only_its_own_inputs_temporary_files(tmp_path):
     another rank's, being written right now) only belong to x.jpg when every face of x.jpg is projected."""
     from invert.pipeline.outputs import sweep_temporary
 
-    own, faces_of_x, other = ".x.npy.0123abcd.tmp", ".x_face1_proj.png.89abcdef.tmp", ".y.npy.01234567.tmp"
-    for name in (own, faces_of_x, other):
+    own, metrics = ".x.npy.0123abcd.tmp", ".x_metrics.json.2468ace0.tmp"
+    faces_of_x, other = ".x_face1_proj.png.89abcdef.tmp", ".y.npy.01234567.tmp"
+    for name in (own, metrics, faces_of_x, other):
         (tmp_path / name).write_bytes(b"partial")
-    assert sweep_temporary([tmp_path], {(str(tmp_path), "x")}) == 1
+    assert sweep_temporary([tmp_path], {(str(tmp_path), "x")}) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([faces_of_x, other])
     assert sweep_temporary([tmp_path], {(str(tmp_path), "x")}, all_faces=True) == 1
     assert [p.name for p in tmp_path.iterdir()] == [other]

@@ -38,10 +38,10 @@ FRESH, PARTIAL, COMPLETE, CONFLICT = "fresh", "partial", "complete", "conflict"
 
 # the hidden files invert.fileio writes before publishing a file: .<name>.<8 hex digits><suffix>
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}(?:\.tmp|\.mp4|\.safetensors)$")
-# the name of an output of `output_paths` (temporary names keep the first 200 characters of it)
-_OUTPUT_SUFFIX = (r"(?:_metrics\.json|_aligned\.png|_noise\.npz|_tuned\.safetensors|_proj\.png|_compare\.png|"
-                  r"_progress\.(?:mp4|gif)|\.npy|\.json)$")
-_OUTPUT_NAMES = (re.compile(r"^(?P<stem>.+)" + _OUTPUT_SUFFIX), re.compile(r"^(?P<stem>.+)_face\d+" + _OUTPUT_SUFFIX))
+# what `output_paths` appends to a target's stem (temporary names keep the first 200 characters of the name)
+_OUTPUT_SUFFIXES = ("_metrics.json", "_aligned.png", "_noise.npz", "_tuned.safetensors", "_proj.png", "_compare.png",
+                    "_progress.mp4", "_progress.gif", ".npy", ".json")
+_FACE = re.compile(r"_face\d+$")
 
 
 def output_folder(item, outdir):
@@ -217,7 +217,6 @@ def sweep_temporary(folders, stems, *, all_faces=False):
     `.<name>.<8 hex>.tmp`). Only a run that holds the folders' lock may call this, for its own inputs:
     other writers there (other ranks) write other stems. Returns the count."""
     wanted = {(str(folder), stem) for folder, stem in stems}
-    patterns = _OUTPUT_NAMES if all_faces else _OUTPUT_NAMES[:1]  # x_face1.jpg's files are not x.jpg's
     removed = 0
     for folder in folders:
         try:
@@ -228,8 +227,7 @@ def sweep_temporary(folders, stems, *, all_faces=False):
             match = _TEMPORARY.match(entry.name)
             if not match or not entry.is_file(follow_symlinks=False):
                 continue
-            names = (pattern.match(match.group("name")) for pattern in patterns)
-            if any(name and (str(folder), name.group("stem")) in wanted for name in names):
+            if any((str(folder), stem) in wanted for stem in _stems_of(match.group("name"), all_faces=all_faces)):
                 try:
                     os.unlink(entry.path)
                     removed += 1
@@ -238,3 +236,15 @@ def sweep_temporary(folders, stems, *, all_faces=False):
     if removed:
         log.info("removed %d unfinished temporary file(s) left by an earlier run", removed)
     return removed
+
+
+def _stems_of(name, *, all_faces):
+    """Every stem whose outputs could be called `name`: each suffix stripped in turn (x_metrics.json is
+    x's metrics, or the record of an input named x_metrics; membership in the wanted set decides), and with
+    `all_faces` also the `_face{K}` (x_face1.jpg's own files are not x.jpg's otherwise)."""
+    for suffix in _OUTPUT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            stem = name[: -len(suffix)]
+            yield stem
+            if all_faces and _FACE.search(stem):
+                yield _FACE.sub("", stem)
